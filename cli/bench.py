@@ -1,0 +1,194 @@
+"""``learnsolve bench``: one job's system solved by learnsolve and by the peers a user would
+otherwise pick (scipy.sparse.linalg.cg, pyamg), side by side in one process.
+
+Each method runs once untimed (compilation, caches) and then ``repeat`` times; the fastest run is
+reported. Ratios are to learnsolve; the bandwidth floor is the memory traffic of one learnsolve
+CG iteration divided by a copy bandwidth measured now, with the same threads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .jobfile import Job
+from .registry import PROBLEMS
+
+Row = dict[str, Any]
+
+
+def copy_bandwidth(n_min: int, repeat: int = 5) -> float:
+    """Bytes/s of the Numba parallel copy (8 bytes read + 8 written per element)."""
+    from learnsolve.solvers.kernels.blas import copy
+
+    n = max(n_min, 1 << 23)  # 64 MiB per array: well beyond the last-level cache
+    src, dst = np.ones(n), np.empty(n)
+    copy(src, dst)
+    best = min(_timed(lambda: copy(src, dst)) for _ in range(repeat))
+    return 16.0 * n / best
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def cg_bytes_per_iteration(op: Any, preconditioner: str) -> float | None:
+    """Minimal traffic of one CG iteration: the matvec, x/r update (4 reads, 2 writes), p update
+    (2 reads, 1 write) and, for Jacobi, z = r / d (2 reads, 1 write). None for preconditioners
+    whose traffic depends on their structure."""
+    vec = 8.0 * op.n
+    extra = {"none": 0.0, "jacobi": 3 * vec}.get(preconditioner)
+    return None if extra is None else op.bytes_per_matvec + 9 * vec + extra
+
+
+def _best(fn: Callable[[], Row], repeat: int) -> Row:
+    fn()  # warm-up: JIT compilation, page faults, pyamg's first-use costs
+    rows = [fn() for _ in range(repeat)]
+    return min(rows, key=lambda r: r["setup_s"] + r["solve_s"])
+
+
+def _learnsolve(problem: Any, p: Any) -> Row:
+    from learnsolve.solvers.cg import cg
+    from learnsolve.solvers.precond import make_preconditioner
+
+    opts = {"ssor": {"omega": p.omega}, "amg": {"method": p.amg.method, "cycle": p.amg.cycle}}
+    M = make_preconditioner(p.preconditioner, problem.A, **opts.get(p.preconditioner, {}))
+    res = cg(problem.A, problem.b, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, M=M)
+    return {"iterations": res.iterations, "setup_s": res.setup_s, "solve_s": res.solve_s,
+            "relative_residual": res.relative_residual, "status": res.status}
+
+
+def _scipy_preconditioner(name: str, a: Any, p: Any) -> Any:
+    """What a scipy user would pass as M (our own M where scipy has none of that kind)."""
+    import scipy.sparse as sp
+
+    from learnsolve.solvers.operators import CsrOperator
+    from learnsolve.solvers.precond import make_preconditioner
+
+    if name == "none":
+        return None
+    if name == "jacobi":
+        return sp.diags(1.0 / a.diagonal())
+    if name == "amg":
+        import pyamg
+
+        build = pyamg.smoothed_aggregation_solver if p.amg.method == "sa" else pyamg.ruge_stuben_solver
+        return build(a).aspreconditioner(cycle=p.amg.cycle)
+    m = make_preconditioner(name, CsrOperator(a), **({"omega": p.omega} if name == "ssor" else {}))
+    from scipy.sparse.linalg import LinearOperator
+
+    return LinearOperator(a.shape, matvec=m)
+
+
+def _scipy(a: Any, b: np.ndarray, p: Any) -> Row:
+    from scipy.sparse.linalg import cg as scipy_cg
+
+    t = time.perf_counter()
+    M = _scipy_preconditioner(p.preconditioner, a, p)
+    setup = time.perf_counter() - t
+    count = [0]
+
+    def cb(_: Any) -> None:
+        count[0] += 1
+
+    t = time.perf_counter()
+    x, info = scipy_cg(a, b, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, M=M, callback=cb)
+    solve = time.perf_counter() - t
+    rel = np.linalg.norm(b - a @ x) / np.linalg.norm(b)
+    return {"iterations": count[0], "setup_s": setup, "solve_s": solve,
+            "relative_residual": rel, "status": "converged" if info == 0 else f"info={info}"}
+
+
+def _pyamg(a: Any, b: np.ndarray, p: Any) -> Row:
+    import pyamg
+
+    residuals: list[float] = []
+    maxiter = p.maxiter or 10 * a.shape[0]
+    if p.preconditioner == "amg":
+        t = time.perf_counter()
+        build = pyamg.smoothed_aggregation_solver if p.amg.method == "sa" else pyamg.ruge_stuben_solver
+        ml = build(a)
+        setup = time.perf_counter() - t
+        t = time.perf_counter()
+        x = ml.solve(b, tol=p.rtol, accel="cg", cycle=p.amg.cycle, maxiter=maxiter,
+                     residuals=residuals)
+    else:
+        t = time.perf_counter()
+        M = _scipy_preconditioner(p.preconditioner, a, p)
+        setup = time.perf_counter() - t
+        t = time.perf_counter()
+        x, _ = pyamg.krylov.cg(a, b, tol=p.rtol, maxiter=maxiter, M=M, residuals=residuals)
+    solve = time.perf_counter() - t
+    rel = np.linalg.norm(b - a @ x) / np.linalg.norm(b)
+    return {"iterations": len(residuals) - 1, "setup_s": setup, "solve_s": solve,
+            "relative_residual": rel, "status": "converged" if rel <= p.rtol * 1.01 else "not met"}
+
+
+def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None) -> list[Row]:
+    from rich.console import Console
+    from rich.table import Table
+
+    from learnsolve.solvers.threads import set_threads
+
+    from .rundir import write_csv
+
+    if job.solver.type != "cg":
+        from .errors import BadInput
+
+        raise BadInput(f"bench compares CG solvers; {job.source}: solver.type is {job.solver.type!r}")
+    nthreads = set_threads(threads)
+    p = job.solver
+    problem = PROBLEMS[job.problem.type].call(job.problem, job.seed)
+    a = problem.A.to_csr()
+    note = {"jacobi": "diags(1/d)", "ssor": "learnsolve's M", "ic0": "learnsolve's M",
+            "amg": "pyamg's V-cycle"}.get(p.preconditioner)
+    rows = [
+        {"method": f"learnsolve cg ({job.problem.operator if hasattr(job.problem, 'operator') else 'csr'})",
+         **_best(lambda: _learnsolve(problem, p), repeat)},
+        {"method": "scipy.sparse.linalg.cg (csr)" + (f", {note}" if note else ""),
+         **_best(lambda: _scipy(a, problem.b, p), repeat)},
+        {"method": "pyamg " + ("solve(accel='cg')" if p.preconditioner == "amg" else "krylov.cg"),
+         **_best(lambda: _pyamg(a, problem.b, p), repeat)},
+    ]
+    ref = rows[0]
+    for r in rows:
+        r["preconditioner"] = p.preconditioner
+        r["total_s"] = r["setup_s"] + r["solve_s"]
+        r["s_per_iteration"] = r["solve_s"] / max(r["iterations"], 1)
+        r["per_iteration_vs_learnsolve"] = r["s_per_iteration"] / ref["s_per_iteration"]
+        r["total_vs_learnsolve"] = r["total_s"] / ref["total_s"]
+
+    bw = copy_bandwidth(problem.n)
+    traffic = cg_bytes_per_iteration(problem.A, p.preconditioner)
+    floor = traffic / bw if traffic else None
+    ref["bandwidth_floor_s"] = floor
+    ref["vs_floor"] = ref["s_per_iteration"] / floor if floor else None
+
+    table = Table(title=f"{job.name}: {problem.n} unknowns, rtol {p.rtol:g}, {nthreads} threads")
+    for col in ("method", "iters", "setup s", "solve s", "total s", "ms/iter",
+                "per-iter ratio", "total ratio", "rel. residual"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for r in rows:
+        table.add_row(r["method"], str(r["iterations"]), f"{r['setup_s']:.3f}",
+                      f"{r['solve_s']:.3f}", f"{r['total_s']:.3f}",
+                      f"{1e3 * r['s_per_iteration']:.3f}",
+                      f"{r['per_iteration_vs_learnsolve']:.2f}", f"{r['total_vs_learnsolve']:.2f}",
+                      f"{r['relative_residual']:.2e}")
+    console = Console()
+    console.print(table)
+    if floor:
+        console.print(
+            f"bandwidth floor: {traffic / 1e6:.1f} MB per iteration / {bw / 1e9:.1f} GB/s copy = "
+            f"{1e3 * floor:.3f} ms; learnsolve {1e3 * ref['s_per_iteration']:.3f} ms = "
+            f"{ref['vs_floor']:.2f}x the floor"
+        )
+    if out is not None:
+        cols = list(rows[0])
+        write_csv(out, {c: [r.get(c) for r in rows] for c in cols})
+    return rows

@@ -1,0 +1,11 @@
+"""Errors the application reports as one line and an exit code."""
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3
+EXIT_SWEEP_FAILED = 4
+
+
+class BadInput(Exception):
+    """Bad user input (usage, YAML, schema, unreadable data): one line on stderr, exit 2."""

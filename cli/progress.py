@@ -1,0 +1,85 @@
+"""Logging and live progress of a run.
+
+Everything goes to the run's ``log.txt``. On a terminal, stderr shows rich log lines and a live
+residual line; in a batch job (stderr not a terminal) it gets plain periodic log lines instead;
+``--quiet`` leaves stderr to errors alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+LOG = logging.getLogger("learnsolve")
+FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+def setup_logging(log_file: Path | None, quiet: bool) -> bool:
+    """Attach handlers for one run; returns whether stderr is an interactive terminal."""
+    for h in list(LOG.handlers):
+        LOG.removeHandler(h)
+        h.close()
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
+    if log_file is not None:
+        fh = logging.FileHandler(log_file)
+        fh.setFormatter(logging.Formatter(FORMAT))
+        LOG.addHandler(fh)
+    tty = sys.stderr.isatty()
+    if quiet:
+        return tty
+    if tty:
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        LOG.addHandler(RichHandler(console=Console(stderr=True), show_path=False))
+    else:
+        sh = logging.StreamHandler(sys.stderr)
+        sh.setFormatter(logging.Formatter(FORMAT))
+        LOG.addHandler(sh)
+    return tty
+
+
+class Progress:
+    """The solver callback: ``progress(k, residual_norm)``.
+
+    Logs a line every ``log_every`` seconds (to log.txt, and to stderr in batch mode); on a
+    terminal it also drives a rich live line, refreshed at most 10 times a second.
+    """
+
+    def __init__(self, target: float, b_norm: float, live: bool, log_every: float = 5.0):
+        self.target, self.scale = target, (b_norm if b_norm > 0 else 1.0)
+        self.log_every = log_every
+        self.t0 = self.last_log = self.last_draw = time.monotonic()
+        self._live: Any = None
+        if live:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live("", console=Console(stderr=True), transient=True,
+                              auto_refresh=False)
+            self._live.start()
+
+    def __call__(self, k: int, rnorm: float) -> None:
+        now = time.monotonic()
+        if now - self.last_log >= self.log_every:
+            self.last_log = now
+            self._log(k, rnorm, now)
+        if self._live is not None and now - self.last_draw >= 0.1:
+            self.last_draw = now
+            self._live.update(
+                f"[bold]iteration {k}[/]  ||r||/||b|| = {rnorm / self.scale:.3e}  "
+                f"target {self.target:.1e}  {now - self.t0:.1f} s",
+                refresh=True,
+            )
+
+    def _log(self, k: int, rnorm: float, now: float) -> None:
+        LOG.info("iteration %d  ||r||/||b|| = %.3e  (%.1f s)", k, rnorm / self.scale, now - self.t0)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None

@@ -1,0 +1,176 @@
+"""Run one job: threads, run directory, signals, progress, solve, and the files of the run."""
+
+from __future__ import annotations
+
+import signal
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, EXIT_RUNTIME
+from .jobfile import Job
+from .progress import LOG, Progress, setup_logging
+from .registry import PROBLEMS, SOLVERS
+from .rundir import create_run_dir, utc_now, write_csv, write_json, write_npz, write_yaml
+
+
+class SignalGuard:
+    """Turns the first SIGINT/SIGTERM into KeyboardInterrupt (which the solvers catch, keeping
+    what they have) and remembers which signal it was; later ones are ignored while the run
+    writes its files."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> SignalGuard:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
+
+
+def exit_code_for(status: str) -> int:
+    if status == "converged":
+        return EXIT_OK
+    if status in ("max_iterations", "diverged", "breakdown"):
+        return EXIT_NOT_CONVERGED
+    return EXIT_RUNTIME
+
+
+def run_job(job: Job, out: Path | None = None, threads: int | None = None,
+            quiet: bool = False) -> tuple[int, Path, dict[str, Any]]:
+    """Execute ``job``; returns (exit code, run directory, the result record)."""
+    from learnsolve.solvers.errors import InputError
+    from learnsolve.solvers.threads import set_threads
+
+    from .environment import environment
+
+    started = utc_now()
+    t0 = time.perf_counter()
+    run_dir = create_run_dir(Path(out) if out else Path(job.output.dir), job.name, started)
+    live = setup_logging(run_dir / "log.txt", quiet) and not quiet
+    write_yaml(run_dir / "job.yaml", job.resolved())
+    record: dict[str, Any] = {
+        "name": job.name,
+        "problem": job.problem.type,
+        "solver": job.solver.type,
+        "status": "failed",
+        "reason": "",
+        "message": "",
+        "iterations": 0,
+        "relative_residual": None,
+        "timings": {},
+        "metrics": {},
+        "run_dir": str(run_dir),
+    }
+    result = None
+    problem = None
+    code = EXIT_RUNTIME
+    nthreads = 0
+    with SignalGuard() as guard:
+        try:
+            nthreads = set_threads(threads)
+            LOG.info("run %s: problem %s, solver %s, %d threads", run_dir, job.problem.type,
+                     job.solver.type, nthreads)
+            t = time.perf_counter()
+            problem = PROBLEMS[job.problem.type].call(job.problem, job.seed)
+            record["timings"]["problem_s"] = time.perf_counter() - t
+            LOG.info("problem: %d unknowns (%.2f s)", problem.n, record["timings"]["problem_s"])
+            import numpy as np
+
+            b_norm = float(np.linalg.norm(problem.b))
+            progress = Progress(getattr(job.solver, "rtol", 0.0), b_norm, live)
+            try:
+                result = SOLVERS[job.solver.type].call(problem, job.solver, progress)
+            finally:
+                progress.close()
+            solved = _solve_record(result, problem)
+            record["timings"].update(solved.pop("timings"))
+            record.update(solved)
+            code = guard.exit_code if result.status == "interrupted" else exit_code_for(result.status)
+        except InputError as exc:
+            record.update(status="failed", reason="bad_input", message=str(exc))
+            code = EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            record.update(status="interrupted", reason="signal", message="interrupted")
+            code = guard.exit_code
+        except Exception as exc:
+            record.update(status="failed", reason=type(exc).__name__, message=str(exc))
+            LOG.error("%s", traceback.format_exc())
+            code = EXIT_RUNTIME
+        finally:
+            finished = utc_now()
+            record["timings"]["total_s"] = time.perf_counter() - t0
+            record["started_at"] = started.isoformat()
+            record["finished_at"] = finished.isoformat()
+            record["exit_code"] = code
+            record["environment"] = environment(nthreads)
+            _write_outputs(run_dir, job, record, result, problem)
+    level = LOG.info if code == EXIT_OK else LOG.warning
+    level("%s: %s", record["status"], record["message"])
+    level("%d iterations, relative residual %s, total %.2f s", record["iterations"],
+          _fmt(record["relative_residual"]), record["timings"]["total_s"])
+    return code, run_dir, record
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3e}"
+
+
+def _solve_record(result: Any, problem: Any) -> dict[str, Any]:
+    metrics = {
+        "unknowns": problem.n,
+        "residual_norm": result.residual_norm,
+        "b_norm": result.b_norm,
+        "recurrence_relative_residual": float(result.residual_norms[-1] / result.b_norm)
+        if result.b_norm > 0 else float(result.residual_norms[-1]),
+        **result.info,
+        **problem.error_metrics(result.x),
+    }
+    return {
+        "status": result.status,
+        "reason": result.reason,
+        "message": result.message,
+        "iterations": result.iterations,
+        "relative_residual": result.relative_residual,
+        "timings": {"setup_s": result.setup_s, "solve_s": result.solve_s},
+        "metrics": metrics,
+    }
+
+
+def _write_outputs(run_dir: Path, job: Job, record: dict[str, Any], result: Any,
+                   problem: Any) -> None:
+    """history.csv, arrays.npz (when asked) and result.json, the last one last."""
+    timings = record["timings"]
+    timings.setdefault("setup_s", 0.0)
+    timings.setdefault("solve_s", 0.0)
+    if result is not None:
+        import numpy as np
+
+        norms = result.residual_norms
+        scale = result.b_norm if result.b_norm > 0 else 1.0
+        write_csv(run_dir / "history.csv", {
+            "iteration": np.arange(norms.size),
+            "residual_norm": norms,
+            "relative_residual": norms / scale,
+        })
+        if job.output.save_solution:
+            arrays = {"x": result.x, "b": problem.b}
+            if problem.x_exact is not None:
+                arrays["x_exact"] = problem.x_exact
+            write_npz(run_dir / "arrays.npz", arrays)
+    write_json(run_dir / "result.json", record)

@@ -1,0 +1,1 @@
+"""learnsolve.configs: bundled example jobs (``learnsolve example NAME``)."""

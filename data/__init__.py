@@ -1,0 +1,1 @@
+"""learnsolve.data: small bundled data files, referred to in jobs as ``builtin:NAME``."""

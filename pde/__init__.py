@@ -1,0 +1,1 @@
+"""learnsolve.pde: discretised problems (Poisson, matrices from disk, ...) as library objects."""

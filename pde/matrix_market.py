@@ -1,0 +1,59 @@
+"""Linear systems whose matrix is read from disk: Matrix Market (.mtx) or scipy sparse (.npz)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.operators import CsrOperator
+
+from .problem import LinearProblem, check_finite, make_rhs
+
+
+def read_matrix(path: str | Path) -> sp.csr_matrix:
+    """Read a sparse matrix; every failure is an :class:`InputError` naming the file."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npz":
+            a = sp.load_npz(path)
+        else:
+            import scipy.io
+
+            a = scipy.io.mmread(str(path))
+    except Exception as exc:  # scipy raises many types for malformed files
+        raise InputError(f"{path}: cannot read matrix: {str(exc).splitlines()[0]}") from None
+    if not sp.issparse(a):
+        a = sp.csr_matrix(np.asarray(a))
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise InputError(f"{path}: matrix is not square (shape {a.shape[0]} x {a.shape[1]})")
+    if np.iscomplexobj(a.data):
+        raise InputError(f"{path}: complex matrices are not supported")
+    a = sp.csr_matrix(a, dtype=np.float64)
+    check_finite(a.data, f"{path}: matrix values")
+    return a
+
+
+def is_symmetric(a: sp.spmatrix, rtol: float = 1e-12) -> bool:
+    """True when max |A - A^T| <= rtol * max |A|."""
+    d = (a - a.T).tocsr()
+    if d.nnz == 0:
+        return True
+    return bool(np.abs(d.data).max() <= rtol * np.abs(a.data).max())
+
+
+def matrix_market(
+    path: str | Path,
+    rhs: str = "ones",
+    seed: int = 0,
+    rhs_file: str | Path | None = None,
+) -> LinearProblem:
+    a = read_matrix(path)
+    b = make_rhs(rhs, a.shape[0], seed, rhs_file)
+    return LinearProblem(
+        A=CsrOperator(a),
+        b=b,
+        info={"unknowns": a.shape[0], "nnz": int(a.nnz), "path": str(path)},
+    )

@@ -1,0 +1,72 @@
+"""Poisson's equation -Laplace(u) = f on the unit square/cube, zero Dirichlet boundary.
+
+Second-order finite differences on ``n`` interior points per side (h = 1/(n+1)). The system is
+scaled by h^2 so the matrix is the unscaled integer stencil (diagonal 2*dim): A u = h^2 f.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from learnsolve.solvers.operators import CsrOperator, StencilLaplacian, laplacian_csr
+
+from .problem import LinearProblem, make_rhs
+
+
+def grid(dim: int, n: int) -> list[np.ndarray]:
+    """Interior node coordinates, one array per axis, each of shape (n,)*dim (C order)."""
+    x = np.arange(1, n + 1) / (n + 1)
+    return np.meshgrid(*([x] * dim), indexing="ij")
+
+
+def manufactured(dim: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """u = prod_i g(x_i) with g(x) = x (1 - x) e^x, and f = -Laplace(u).
+
+    Not an eigenfunction of the discrete Laplacian (so CG has work to do) and not a polynomial of
+    low degree (so the O(h^2) truncation error is visible). With g'' = -x (x + 3) e^x,
+    f = sum_i x_i (x_i + 3) e^{x_i} prod_{j != i} g(x_j). Returns (u, f) flattened.
+    """
+    xs = grid(dim, n)
+    g = [x * (1 - x) * np.exp(x) for x in xs]
+    u = np.prod(g, axis=0)
+    f = np.zeros_like(u)
+    for i, x in enumerate(xs):
+        others = np.prod([g[j] for j in range(dim) if j != i], axis=0)
+        f += x * (x + 3) * np.exp(x) * others
+    return u.ravel(), f.ravel()
+
+
+def poisson(
+    dim: int = 2,
+    n: int = 64,
+    operator: str = "stencil",
+    rhs: str = "ones",
+    seed: int = 0,
+    rhs_file: str | Path | None = None,
+) -> LinearProblem:
+    """Build the Poisson system.
+
+    ``rhs``: ``ones`` (f = 1), ``random`` (seeded Gaussian b), ``manufactured`` (f from the
+    known solution above, which is returned as ``x_exact``), or ``file`` (b read from
+    ``rhs_file``, used as is).
+    """
+    h = 1.0 / (n + 1)
+    N = n**dim
+    x_exact = None
+    if rhs == "manufactured":
+        x_exact, f = manufactured(dim, n)
+        b = h * h * f
+    elif rhs == "ones":
+        b = h * h * np.ones(N)
+    else:
+        b = make_rhs(rhs, N, seed, rhs_file)
+    A = StencilLaplacian(dim, n) if operator == "stencil" else CsrOperator(laplacian_csr(dim, n))
+    return LinearProblem(
+        A=A,
+        b=b,
+        x_exact=x_exact,
+        grid_shape=(n,) * dim,
+        info={"unknowns": N, "h": h, "operator": operator},
+    )

@@ -1,0 +1,78 @@
+"""The linear problem type every problem builder returns, and helpers for right-hand sides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.operators import Operator
+
+
+@dataclass
+class LinearProblem:
+    """A x = b, with the exact solution of the continuous problem when one is known.
+
+    ``x_exact`` lets a run report the discretisation error; ``grid_shape`` reshapes x for plots.
+    """
+
+    A: Operator
+    b: np.ndarray
+    x_exact: np.ndarray | None = None
+    grid_shape: tuple[int, ...] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.A.n
+
+    def error_metrics(self, x: np.ndarray) -> dict[str, float]:
+        """Max and RMS error against ``x_exact`` (empty when there is none)."""
+        if self.x_exact is None:
+            return {}
+        e = x - self.x_exact
+        return {"error_max": float(np.abs(e).max()), "error_rms": float(np.sqrt(np.mean(e * e)))}
+
+
+def load_vector(path: str | Path, n: int) -> np.ndarray:
+    """Read a vector of length n from .npy, Matrix Market (.mtx) or whitespace text."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            v = np.load(path, allow_pickle=False)
+        elif path.suffix == ".mtx":
+            import scipy.io
+
+            v = scipy.io.mmread(str(path))
+            v = v.toarray() if hasattr(v, "toarray") else np.asarray(v)
+        else:
+            v = np.loadtxt(path, dtype=np.float64)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read vector: {exc}") from None
+    v = np.asarray(v, dtype=np.float64).ravel()
+    if v.shape[0] != n:
+        raise InputError(f"{path}: vector has length {v.shape[0]}, the matrix has {n} rows")
+    check_finite(v, str(path))
+    return v
+
+
+def check_finite(v: np.ndarray, what: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(v))
+    if bad.size:
+        raise InputError(f"{what}: entry {bad[0]} is {v[bad[0]]} ({bad.size} non-finite entries)")
+
+
+def make_rhs(kind: str, n: int, seed: int = 0, path: str | Path | None = None) -> np.ndarray:
+    """``ones``, ``random`` (standard normal, seeded) or ``file`` (``path``)."""
+    if kind == "ones":
+        return np.ones(n)
+    if kind == "random":
+        return np.random.default_rng(seed).standard_normal(n)
+    if kind == "file":
+        if path is None:
+            raise InputError("rhs 'file' needs a path")
+        return load_vector(path, n)
+    raise InputError(f"unknown rhs kind {kind!r}")

@@ -1,0 +1,38 @@
+"""How many threads the kernels may use: the CPUs this process may run on, or what the batch
+system granted, or what the user asked for."""
+
+from __future__ import annotations
+
+import os
+
+
+def available_cpus() -> int:
+    """CPUs granted to this process: ``$SLURM_CPUS_PER_TASK`` if set, else the affinity mask."""
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:
+        return int(slurm)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def pin_library_threads(n: int) -> None:
+    """Cap BLAS/OpenMP pools of libraries imported later, so they do not oversubscribe with Numba.
+
+    Only effective before numpy/scipy are imported; values the user set are kept.
+    """
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(n))
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(max(n, os.cpu_count() or 1)))
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set the Numba thread count (default :func:`available_cpus`) and return it."""
+    from . import kernels  # noqa: F401  (configures numba first)
+    import numba
+
+    n = n or available_cpus()
+    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
