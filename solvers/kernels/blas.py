@@ -6,10 +6,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from . import KERNEL_OPTIONS
+from . import FASTMATH, KERNEL_OPTIONS
 
 
-@numba.njit(parallel=True, **KERNEL_OPTIONS)
+@numba.njit(parallel=True, fastmath=FASTMATH, **KERNEL_OPTIONS)
 def dot(x, y):  # pragma: no cover - compiled
     s = 0.0
     for i in prange(x.shape[0]):
@@ -17,7 +17,7 @@ def dot(x, y):  # pragma: no cover - compiled
     return s
 
 
-@numba.njit(parallel=True, **KERNEL_OPTIONS)
+@numba.njit(parallel=True, fastmath=FASTMATH, **KERNEL_OPTIONS)
 def update_xr(x, r, p, q, alpha):  # pragma: no cover - compiled
     """x += alpha p; r -= alpha q; return r.r (one pass over four vectors)."""
     s = 0.0
@@ -29,14 +29,14 @@ def update_xr(x, r, p, q, alpha):  # pragma: no cover - compiled
     return s
 
 
-@numba.njit(parallel=True, **KERNEL_OPTIONS)
+@numba.njit(parallel=True, fastmath=FASTMATH, **KERNEL_OPTIONS)
 def update_p(p, z, beta):  # pragma: no cover - compiled
     """p = z + beta p."""
     for i in prange(p.shape[0]):
         p[i] = z[i] + beta * p[i]
 
 
-@numba.njit(parallel=True, **KERNEL_OPTIONS)
+@numba.njit(parallel=True, fastmath=FASTMATH, **KERNEL_OPTIONS)
 def scale_dot(d, r, z):  # pragma: no cover - compiled
     """z = d * r (elementwise); return r.z. Jacobi preconditioning fused with its dot."""
     s = 0.0
@@ -47,7 +47,7 @@ def scale_dot(d, r, z):  # pragma: no cover - compiled
     return s
 
 
-@numba.njit(parallel=True, **KERNEL_OPTIONS)
+@numba.njit(parallel=True, fastmath=FASTMATH, **KERNEL_OPTIONS)
 def residual(b, ax, r):  # pragma: no cover - compiled
     """r = b - ax; return r.r."""
     s = 0.0
@@ -58,11 +58,11 @@ def residual(b, ax, r):  # pragma: no cover - compiled
     return s
 
 
-@numba.njit(parallel=True, **KERNEL_OPTIONS)
-def copy(src, dst):  # pragma: no cover - compiled
-    """dst = src; used to measure the copy bandwidth that bounds every kernel here."""
-    for i in prange(src.shape[0]):
-        dst[i] = src[i]
+@numba.njit(parallel=True, fastmath=FASTMATH, **KERNEL_OPTIONS)
+def triad(a, b, c, s):  # pragma: no cover - compiled
+    """a = b + s c: STREAM's triad, the bandwidth yardstick for the kernels above."""
+    for i in prange(a.shape[0]):
+        a[i] = b[i] + s * c[i]
 
 
 def norm(x: np.ndarray) -> float:
