@@ -63,7 +63,7 @@ def report_runs(run_dirs: list[Path], plot: bool = True) -> list[dict[str, Any]]
     for col in ("run", "problem", "solver", "status", "iterations", "rel. residual",
                 "setup s", "solve s", "total s"):
         table.add_column(col, justify="right" if col[0] in "irst" and col != "run" else "left")
-    for d, rec in zip(run_dirs, records):
+    for d, rec in zip(run_dirs, records, strict=True):
         t = rec.get("timings", {})
         table.add_row(d.name, rec.get("problem", "?"), rec.get("solver", "?"), rec.get("status", "?"),
                       str(rec.get("iterations", "-")), _f(rec.get("relative_residual"), ".2e"),

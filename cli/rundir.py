@@ -89,6 +89,6 @@ def read_csv(path: Path) -> dict[str, list[float]]:
         return {}
     cols: dict[str, list[float]] = {name: [] for name in rows[0]}
     for row in rows[1:]:
-        for name, v in zip(rows[0], row):
+        for name, v in zip(rows[0], row, strict=True):
             cols[name].append(float(v))
     return cols

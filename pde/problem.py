@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.operators import Operator
 
