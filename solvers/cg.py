@@ -38,7 +38,10 @@ def cg(
     b : right-hand side.
     x0 : starting guess (zeros by default).
     rtol, atol : stop when ||r_k|| <= max(rtol * ||b||, atol), with r_k the recurrence
-        residual: scipy.sparse.linalg.cg's criterion, so both take the same iterations.
+        residual: scipy.sparse.linalg.cg's criterion, so both take the same iterations. The
+        true residual b - A x is then checked too; where rounding has let the recurrence drift
+        below it, r_k is replaced by the true residual and CG restarts (so ``converged``
+        always means the true residual met the tolerance).
     maxiter : iteration limit, default ``10 * n`` (as scipy).
     M : preconditioner approximating A (a :class:`~learnsolve.solvers.precond.Preconditioner`,
         or anything with ``matvec``/``@``, or a callable r -> M^-1 r); must be SPD.
@@ -86,6 +89,8 @@ def cg(
     tol = max(rtol * b_norm, atol)
     z = np.empty(n) if prec is not None else r
     p = np.empty(n)
+    t = np.empty(n)
+    restart, replacements = False, 0
 
     rnorm = math.sqrt(rr)
     r0 = rnorm
@@ -99,9 +104,18 @@ def cg(
             status, reason, message = "diverged", "nan", "initial residual is not finite"
         while status == "max_iterations":
             if rnorm <= tol:
-                status, reason = "converged", "rtol" if tol == rtol * b_norm else "atol"
-                message = f"||r|| = {rnorm:.3e} <= {tol:.3e} after {k} iterations"
-                break
+                # confirm with the true residual: in floating point the recurrence can go on
+                # falling long after b - A x has stopped (a tolerance below what is reachable)
+                true_rr = blas.residual(b, op.matvec(x, q), t)
+                if math.sqrt(true_rr) <= tol or not math.isfinite(true_rr):
+                    status, reason = "converged", "rtol" if tol == rtol * b_norm else "atol"
+                    message = f"||r|| = {rnorm:.3e} <= {tol:.3e} after {k} iterations"
+                    break
+                r, t = t, r  # replace the drifted recurrence residual and restart
+                rr, rnorm, restart = true_rr, math.sqrt(true_rr), True
+                replacements += 1
+                if prec is None:
+                    z = r
             if k >= maxiter:
                 break
             rz = prec.apply_dot(r, z) if prec is not None else rr
@@ -109,8 +123,9 @@ def cg(
                 status, reason = _bad_value(rz, "indefinite_preconditioner")
                 message = f"r'M^-1 r = {rz:.3e} at iteration {k}: preconditioner is not SPD"
                 break
-            if k == 0:
+            if k == 0 or restart:
                 p[:] = z
+                restart = False
             else:
                 blas.update_p(p, z, rz / rz_old)
             pq = op.matvec_dot(p, q)
@@ -145,7 +160,7 @@ def cg(
         status, reason, message = "interrupted", "signal", f"interrupted after {k} iterations"
     solve_s = time.perf_counter() - t0
 
-    true_rnorm = math.sqrt(blas.residual(b, op.matvec(x, q), r))
+    true_rnorm = math.sqrt(blas.residual(b, op.matvec(x, q), t))
     return SolveResult(
         x=x,
         status=status,
@@ -157,7 +172,11 @@ def cg(
         b_norm=b_norm,
         setup_s=prec.setup_s if prec is not None else 0.0,
         solve_s=solve_s,
-        info={"preconditioner": getattr(prec, "name", "none"), **(prec.info if prec else {})},
+        info={
+            "preconditioner": getattr(prec, "name", "none"),
+            "residual_replacements": replacements,
+            **(prec.info if prec else {}),
+        },
     )
 
 
