@@ -69,6 +69,7 @@ def _learnsolve(problem: Any, p: Any) -> Row:
 def _scipy_preconditioner(name: str, a: Any, p: Any) -> Any:
     """What a scipy user would pass as M (our own M where scipy has none of that kind)."""
     import scipy.sparse as sp
+
     from learnsolve.solvers.operators import CsrOperator
     from learnsolve.solvers.precond import make_preconditioner
 
@@ -132,9 +133,10 @@ def _pyamg(a: Any, b: np.ndarray, p: Any) -> Row:
 
 
 def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None) -> list[Row]:
-    from learnsolve.solvers.threads import set_threads
     from rich.console import Console
     from rich.table import Table
+
+    from learnsolve.solvers.threads import set_threads
 
     from .rundir import write_csv
 

@@ -21,6 +21,7 @@ def _version(name: str) -> str | None:
 
 def environment(threads: int) -> dict[str, Any]:
     import numba
+
     from learnsolve.solvers.kernels import cache_stats
 
     try:

@@ -121,6 +121,9 @@ def _entry(section: dict[str, Any], registry: dict[str, Entry], what: str, where
         raise BadInput(f"{where}: {what}.type: required key is missing; choose from {', '.join(registry)}")
     if kind not in registry:
         raise BadInput(f"{where}: {what}.type: unknown {what} {kind!r}; choose from {', '.join(registry)}")
+    missing = registry[kind].missing_extra()
+    if missing:
+        raise BadInput(f"{where}: {what}.type: {missing}")
     return registry[kind]
 
 

@@ -133,10 +133,25 @@ def _run_cg(problem: Any, p: CGParams, callback: Callable[[int, float], None]) -
 
 @dataclass(frozen=True)
 class Entry:
+    """A registered type. ``requires`` = (module, extra): the optional dependency it needs,
+    checked when a job is validated so a missing one is a bad-input error, not a traceback."""
+
     name: str
     params: type[Params]
     summary: str
     call: Callable[..., Any]
+    requires: tuple[str, str] | None = None
+
+    def missing_extra(self) -> str | None:
+        """The install line that would fix a missing dependency, or None when all is there."""
+        if self.requires is None:
+            return None
+        import importlib.util
+
+        module, extra = self.requires
+        if importlib.util.find_spec(module) is not None:
+            return None
+        return f"{self.name} needs {module}, which is not installed: pip install 'learnsolve[{extra}]'"
 
 
 PROBLEMS: dict[str, Entry] = {
