@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.operators import CsrOperator
 

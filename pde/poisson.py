@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from learnsolve.solvers.operators import CsrOperator, StencilLaplacian, laplacian_csr
 
 from .problem import LinearProblem, make_rhs

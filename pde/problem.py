@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.operators import Operator
 
