@@ -80,7 +80,11 @@ def run(job: Path, out: Path | None, overrides: tuple[str, ...], threads: int | 
     from .runner import run_job
 
     spec = load_job(job, overrides)
-    code, run_dir, record = run_job(spec, out, threads, quiet)
+    try:
+        code, run_dir, record = run_job(spec, out, threads, quiet)
+    except KeyboardInterrupt:  # while loading the problem, before a run directory exists
+        click.echo("learnsolve: interrupted before the run started", err=True)
+        sys.exit(130)
     click.echo(str(run_dir))
     if code == EXIT_BAD_INPUT:
         click.echo(f"learnsolve: error: {record['message']}", err=True)

@@ -43,6 +43,13 @@ def setup_logging(log_file: Path | None, quiet: bool) -> bool:
     return tty
 
 
+def log_to_file(message: str) -> None:
+    """An ERROR line for log.txt alone (stderr gets the caller's own one-line message)."""
+    for h in LOG.handlers:
+        if isinstance(h, logging.FileHandler):
+            h.handle(LOG.makeRecord(LOG.name, logging.ERROR, __file__, 0, message, None, None))
+
+
 class Progress:
     """The solver callback: ``progress(k, residual_norm)``.
 

@@ -100,15 +100,22 @@ class CGParams(Params):
     stagnation_window: int = Field(200, ge=0, description="0 disables the stagnation test")
 
 
-def _run_cg(problem: Any, p: CGParams, callback: Callable[[int, float], None]) -> Any:
+def _check_symmetric(problem: Any) -> None:
+    """CG needs a symmetric matrix: check assembled ones (stencils are symmetric by construction)."""
     from learnsolve.pde.matrix_market import is_symmetric
-    from learnsolve.solvers.cg import cg
     from learnsolve.solvers.errors import InputError
     from learnsolve.solvers.operators import CsrOperator
-    from learnsolve.solvers.precond import make_preconditioner
 
     if isinstance(problem.A, CsrOperator) and not is_symmetric(problem.A.a):
-        raise InputError("matrix is not symmetric: CG needs a symmetric positive definite matrix")
+        source = problem.info.get("path", "matrix")
+        raise InputError(f"{source}: matrix is not symmetric; CG needs a symmetric positive definite "
+                         "matrix", "path" if "path" in problem.info else None)
+
+
+def _run_cg(problem: Any, p: CGParams, callback: Callable[[int, float], None]) -> Any:
+    from learnsolve.solvers.cg import cg
+    from learnsolve.solvers.precond import make_preconditioner
+
     options: dict[str, Any] = {}
     if p.preconditioner == "ssor":
         options = {"omega": p.omega}
@@ -134,13 +141,15 @@ def _run_cg(problem: Any, p: CGParams, callback: Callable[[int, float], None]) -
 @dataclass(frozen=True)
 class Entry:
     """A registered type. ``requires`` = (module, extra): the optional dependency it needs,
-    checked when a job is validated so a missing one is a bad-input error, not a traceback."""
+    checked when a job is validated so a missing one is a bad-input error, not a traceback.
+    ``check`` (solvers): raises InputError when a built problem does not suit the solver."""
 
     name: str
     params: type[Params]
     summary: str
     call: Callable[..., Any]
     requires: tuple[str, str] | None = None
+    check: Callable[[Any], None] | None = None  # solvers: does a built problem suit it?
 
     def missing_extra(self) -> str | None:
         """The install line that would fix a missing dependency, or None when all is there."""
@@ -166,7 +175,7 @@ SOLVERS: dict[str, Entry] = {
     e.name: e
     for e in [
         Entry("cg", CGParams, "conjugate gradients, preconditioned (none/jacobi/ssor/ic0/amg)",
-              _run_cg),
+              _run_cg, check=_check_symmetric),
     ]
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,8 @@ def report_runs(run_dirs: list[Path], plot: bool = True) -> list[dict[str, Any]]
     table = Table(title="learnsolve runs")
     for col in ("run", "problem", "solver", "status", "iterations", "rel. residual",
                 "setup s", "solve s", "total s"):
-        table.add_column(col, justify="right" if col[0] in "irst" and col != "run" else "left")
+        table.add_column(col, justify="left" if col in ("run", "problem", "solver", "status") else "right",
+                         overflow="fold")
     for d, rec in zip(run_dirs, records, strict=True):
         t = rec.get("timings", {})
         table.add_row(d.name, rec.get("problem", "?"), rec.get("solver", "?"), rec.get("status", "?"),
@@ -71,5 +73,6 @@ def report_runs(run_dirs: list[Path], plot: bool = True) -> list[dict[str, Any]]
                       _f(t.get("total_s"), ".3f"))
         if plot:
             plot_convergence(d, rec)
-    Console().print(table)
+    # never truncate names: in a pipe or batch log rich would assume 80 columns
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     return records

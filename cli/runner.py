@@ -8,9 +8,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, EXIT_RUNTIME
+from .errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, EXIT_RUNTIME, BadInput
 from .jobfile import Job
-from .progress import LOG, Progress, setup_logging
+from .progress import LOG, Progress, log_to_file, setup_logging
 from .registry import PROBLEMS, SOLVERS
 from .rundir import create_run_dir, utc_now, write_csv, write_json, write_npz, write_yaml
 
@@ -51,9 +51,36 @@ def exit_code_for(status: str) -> int:
     return EXIT_RUNTIME
 
 
+def _key(section: str, param: str | None) -> str:
+    """The job key that set the bad data an InputError names (``problem.path``, ...)."""
+    if param and "." in param:
+        return param
+    return f"{section}.{param}" if param else section
+
+
+def load_problem(job: Job) -> Any:
+    """Build the job's problem and check it suits the solver (a matrix from disk must be
+    symmetric for CG, ...). Bad data is reported like a schema error, as :class:`BadInput`,
+    before any run directory exists."""
+    from learnsolve.solvers.errors import InputError
+
+    try:
+        problem = PROBLEMS[job.problem.type].call(job.problem, job.seed)
+        check = SOLVERS[job.solver.type].check
+        if check is not None:
+            check(problem)
+    except InputError as exc:
+        raise BadInput(f"{job.source}: {_key('problem', exc.param)}: {exc}") from None
+    return problem
+
+
 def run_job(job: Job, out: Path | None = None, threads: int | None = None,
             quiet: bool = False) -> tuple[int, Path, dict[str, Any]]:
-    """Execute ``job``; returns (exit code, run directory, the result record)."""
+    """Execute ``job``; returns (exit code, run directory, the result record).
+
+    The problem is built first, so bad data ends as BadInput without a run directory; once the
+    directory exists every ending (converged, failed, interrupted) writes result.json.
+    """
     from learnsolve.solvers.errors import InputError
     from learnsolve.solvers.threads import set_threads
 
@@ -61,6 +88,9 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
 
     started = utc_now()
     t0 = time.perf_counter()
+    nthreads = set_threads(threads)
+    problem = load_problem(job)
+    problem_s = time.perf_counter() - t0
     run_dir = create_run_dir(Path(out) if out else Path(job.output.dir), job.name, started)
     live = setup_logging(run_dir / "log.txt", quiet) and not quiet
     write_yaml(run_dir / "job.yaml", job.resolved())
@@ -73,23 +103,16 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
         "message": "",
         "iterations": 0,
         "relative_residual": None,
-        "timings": {},
+        "timings": {"problem_s": problem_s},
         "metrics": {},
         "run_dir": str(run_dir),
     }
     result = None
-    problem = None
     code = EXIT_RUNTIME
-    nthreads = 0
     with SignalGuard() as guard:
         try:
-            nthreads = set_threads(threads)
-            LOG.info("run %s: problem %s, solver %s, %d threads", run_dir, job.problem.type,
-                     job.solver.type, nthreads)
-            t = time.perf_counter()
-            problem = PROBLEMS[job.problem.type].call(job.problem, job.seed)
-            record["timings"]["problem_s"] = time.perf_counter() - t
-            LOG.info("problem: %d unknowns (%.2f s)", problem.n, record["timings"]["problem_s"])
+            LOG.info("run %s: problem %s (%d unknowns, %.2f s), solver %s, %d threads", run_dir,
+                     job.problem.type, problem.n, problem_s, job.solver.type, nthreads)
             import numpy as np
 
             b_norm = float(np.linalg.norm(problem.b))
@@ -102,8 +125,9 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
             record["timings"].update(solved.pop("timings"))
             record.update(solved)
             code = guard.exit_code if result.status == "interrupted" else exit_code_for(result.status)
-        except InputError as exc:
-            record.update(status="failed", reason="bad_input", message=str(exc))
+        except InputError as exc:  # e.g. a preconditioner that does not suit the matrix
+            message = f"{job.source}: {_key('solver', exc.param)}: {exc}"
+            record.update(status="failed", reason="bad_input", message=message)
             code = EXIT_BAD_INPUT
         except KeyboardInterrupt:
             record.update(status="interrupted", reason="signal", message="interrupted")
@@ -120,6 +144,9 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
             record["exit_code"] = code
             record["environment"] = environment(nthreads)
             _write_outputs(run_dir, job, record, result, problem)
+    if code == EXIT_BAD_INPUT:  # the one stderr line is the caller's to print
+        log_to_file(f"error: {record['message']}")
+        return code, run_dir, record
     level = LOG.info if code == EXIT_OK else LOG.warning
     level("%s: %s", record["status"], record["message"])
     level("%d iterations, relative residual %s, total %.2f s", record["iterations"],

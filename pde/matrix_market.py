@@ -24,15 +24,17 @@ def read_matrix(path: str | Path) -> sp.csr_matrix:
 
             a = scipy.io.mmread(str(path))
     except Exception as exc:  # scipy raises many types for malformed files
-        raise InputError(f"{path}: cannot read matrix: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"{path}: cannot read matrix: {str(exc).splitlines()[0]}", "path") from None
     if not sp.issparse(a):
         a = sp.csr_matrix(np.asarray(a))
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise InputError(f"{path}: matrix is not square (shape {a.shape[0]} x {a.shape[1]})")
+        raise InputError(f"{path}: matrix is not square (shape {a.shape[0]} x {a.shape[1]})", "path")
+    if a.shape[0] == 0:
+        raise InputError(f"{path}: matrix is empty", "path")
     if np.iscomplexobj(a.data):
-        raise InputError(f"{path}: complex matrices are not supported")
+        raise InputError(f"{path}: complex matrices are not supported", "path")
     a = sp.csr_matrix(a, dtype=np.float64)
-    check_finite(a.data, f"{path}: matrix values")
+    check_finite(a.data, f"{path}: matrix values", "path")
     return a
 
 

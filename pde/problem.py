@@ -50,19 +50,19 @@ def load_vector(path: str | Path, n: int) -> np.ndarray:
             v = v.toarray() if hasattr(v, "toarray") else np.asarray(v)
         else:
             v = np.loadtxt(path, dtype=np.float64)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read vector: {exc}") from None
-    v = np.asarray(v, dtype=np.float64).ravel()
+        v = np.asarray(v, dtype=np.float64).ravel()
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"{path}: cannot read vector: {str(exc).splitlines()[0]}", "rhs_file") from None
     if v.shape[0] != n:
-        raise InputError(f"{path}: vector has length {v.shape[0]}, the matrix has {n} rows")
-    check_finite(v, str(path))
+        raise InputError(f"{path}: vector has length {v.shape[0]}, the matrix has {n} rows", "rhs_file")
+    check_finite(v, str(path), "rhs_file")
     return v
 
 
-def check_finite(v: np.ndarray, what: str) -> None:
+def check_finite(v: np.ndarray, what: str, param: str | None = None) -> None:
     bad = np.flatnonzero(~np.isfinite(v))
     if bad.size:
-        raise InputError(f"{what}: entry {bad[0]} is {v[bad[0]]} ({bad.size} non-finite entries)")
+        raise InputError(f"{what}: entry {bad[0]} is {v[bad[0]]} ({bad.size} non-finite entries)", param)
 
 
 def make_rhs(kind: str, n: int, seed: int = 0, path: str | Path | None = None) -> np.ndarray:
@@ -73,6 +73,6 @@ def make_rhs(kind: str, n: int, seed: int = 0, path: str | Path | None = None) -
         return np.random.default_rng(seed).standard_normal(n)
     if kind == "file":
         if path is None:
-            raise InputError("rhs 'file' needs a path")
+            raise InputError("rhs 'file' needs a path", "rhs_file")
         return load_vector(path, n)
-    raise InputError(f"unknown rhs kind {kind!r}")
+    raise InputError(f"unknown rhs kind {kind!r}", "rhs")

@@ -107,7 +107,7 @@ def cg(
                 # confirm with the true residual: in floating point the recurrence can go on
                 # falling long after b - A x has stopped (a tolerance below what is reachable)
                 true_rr = blas.residual(b, op.matvec(x, q), t)
-                if math.sqrt(true_rr) <= tol or not math.isfinite(true_rr):
+                if math.sqrt(true_rr) <= tol:
                     status, reason = "converged", "rtol" if tol == rtol * b_norm else "atol"
                     message = f"||r|| = {rnorm:.3e} <= {tol:.3e} after {k} iterations"
                     break
