@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .jobfile import Job
-from .registry import PROBLEMS
+from .runner import load_problem
 
 Row = dict[str, Any]
 
@@ -146,7 +146,7 @@ def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None) -> l
         raise BadInput(f"bench compares CG solvers; {job.source}: solver.type is {job.solver.type!r}")
     nthreads = set_threads(threads)
     p = job.solver
-    problem = PROBLEMS[job.problem.type].call(job.problem, job.seed)
+    problem = load_problem(job)
     a = problem.A.to_csr()
     note = {"jacobi": "diags(1/d)", "ssor": "learnsolve's M", "ic0": "learnsolve's M",
             "amg": "pyamg's V-cycle"}.get(p.preconditioner)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from rich.console import Console
 from rich.table import Table
@@ -12,8 +13,16 @@ from .registry import PROBLEMS, SOLVERS, Entry
 
 
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("Literal", "one of ")
+    """'stencil' | 'csr', int | None, ... as a user would write them in YAML."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " | ".join(repr(v) for v in args)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin in (Union, UnionType):
+        return " | ".join(_type_name(a) for a in args if a is not type(None)) + (
+            " | None" if type(None) in args else "")
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _params(entry: Entry) -> str:

@@ -89,8 +89,9 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
     started = utc_now()
     t0 = time.perf_counter()
     nthreads = set_threads(threads)
+    t = time.perf_counter()
     problem = load_problem(job)
-    problem_s = time.perf_counter() - t0
+    problem_s = time.perf_counter() - t
     run_dir = create_run_dir(Path(out) if out else Path(job.output.dir), job.name, started)
     live = setup_logging(run_dir / "log.txt", quiet) and not quiet
     write_yaml(run_dir / "job.yaml", job.resolved())
