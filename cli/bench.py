@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .jobfile import Job
+from .registry import SOLVERS
 from .runner import load_problem
 
 Row = dict[str, Any]
@@ -62,12 +63,7 @@ def _best(fn: Callable[[], Row], repeat: int) -> Row:
 
 
 def _learnsolve(problem: Any, p: Any) -> Row:
-    from learnsolve.solvers.cg import cg
-    from learnsolve.solvers.precond import make_preconditioner
-
-    opts = {"ssor": {"omega": p.omega}, "amg": {"method": p.amg.method, "cycle": p.amg.cycle}}
-    M = make_preconditioner(p.preconditioner, problem.A, **opts.get(p.preconditioner, {}))
-    res = cg(problem.A, problem.b, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, M=M)
+    res = SOLVERS["cg"].call(problem, p)
     return {"iterations": res.iterations, "setup_s": res.setup_s, "solve_s": res.solve_s,
             "relative_residual": res.relative_residual, "status": res.status}
 

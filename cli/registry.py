@@ -112,8 +112,8 @@ def _check_symmetric(problem: Any) -> None:
                          "matrix", "path" if "path" in problem.info else None)
 
 
-def _run_cg(problem: Any, p: CGParams, callback: Callable[[int, float], None]) -> Any:
-    from learnsolve.solvers.cg import cg
+def cg_preconditioner(problem: Any, p: CGParams) -> Any:
+    """The preconditioner a cg job asks for, built for its problem (timed in ``setup_s``)."""
     from learnsolve.solvers.precond import make_preconditioner
 
     options: dict[str, Any] = {}
@@ -121,7 +121,13 @@ def _run_cg(problem: Any, p: CGParams, callback: Callable[[int, float], None]) -
         options = {"omega": p.omega}
     elif p.preconditioner == "amg":
         options = {"method": p.amg.method, "cycle": p.amg.cycle}
-    M = make_preconditioner(p.preconditioner, problem.A, **options)
+    return make_preconditioner(p.preconditioner, problem.A, **options)
+
+
+def _run_cg(problem: Any, p: CGParams, callback: Callable[[int, float], None] | None = None) -> Any:
+    from learnsolve.solvers.cg import cg
+
+    M = cg_preconditioner(problem, p)
     return cg(
         problem.A,
         problem.b,

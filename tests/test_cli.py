@@ -667,3 +667,27 @@ def test_preconditioner_unfit_for_the_matrix_is_bad_input_with_a_record(run_cli,
     rec = runs.result(run_dir)
     assert (rec["status"], rec["reason"], rec["exit_code"]) == ("failed", "bad_input", 2)
     assert "positive diagonal" in (run_dir / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("prec", ["none", "jacobi", "amg"])
+def test_bench_compares_with_scipy_and_pyamg_on_the_same_system(prec, run_cli, write_job, tmp_path):
+    job = write_job({"name": "b", "problem": {"type": "poisson", "dim": 2, "n": 40, "rhs": "random"},
+                     "solver": {"type": "cg", "rtol": 1e-8, "preconditioner": prec}})
+    table = tmp_path / "bench.csv"
+    result = run_cli("bench", job, "--repeat", "1", "--threads", "1", "--out", table)
+    assert result.exit_code == 0, result.stderr
+    assert "scipy.sparse.linalg.cg" in result.stdout and "pyamg" in result.stdout
+    import csv
+
+    rows = list(csv.DictReader(table.open()))
+    assert [r["method"].split()[0] for r in rows] == ["learnsolve", "scipy.sparse.linalg.cg", "pyamg"]
+    its = [int(r["iterations"]) for r in rows]
+    assert its[0] > 0 and max(its) - min(its) <= 1, its
+    for r in rows:
+        assert float(r["relative_residual"]) <= 1.05e-8
+        assert float(r["solve_s"]) > 0 and float(r["total_vs_learnsolve"]) > 0
+    assert float(rows[0]["per_iteration_vs_learnsolve"]) == 1.0
+    assert (rows[0]["vs_floor"] != "") == (prec != "amg")  # no floor for AMG: its traffic varies
+    # never overwrites
+    again = run_cli("bench", job, "--repeat", "1", "--out", table)
+    assert again.exit_code == 2 and "exists" in again.stderr
