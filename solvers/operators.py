@@ -47,33 +47,37 @@ class Operator:
 
 
 class StencilLaplacian(Operator):
-    """The unscaled 5-point (dim 2) or 7-point (dim 3) Laplacian on an n**dim interior grid,
-    zero Dirichlet boundary, applied matrix-free. Diagonal ``2*dim``, off-diagonals ``-1``."""
+    """``scale * L + shift * I`` applied matrix-free, with L the unscaled 5-point (dim 2) or
+    7-point (dim 3) Laplacian on an n**dim interior grid, zero Dirichlet boundary (diagonal
+    ``2*dim``, off-diagonals ``-1``). The defaults give L itself."""
 
-    def __init__(self, dim: int, n: int):
+    def __init__(self, dim: int, n: int, scale: float = 1.0, shift: float = 0.0):
         if dim not in (2, 3):
             raise InputError(f"stencil dimension must be 2 or 3, got {dim}")
         self.dim, self.m, self.n = dim, n, n**dim
+        self.off = float(scale)
+        self.diag = float(scale * 2 * dim + shift)
         self._kernel = stencil.lap2d_matvec_dot if dim == 2 else stencil.lap3d_matvec_dot
         self._csr: sp.csr_matrix | None = None
         self.bytes_per_matvec = 16 * self.n  # read p, write q
 
     def matvec_dot(self, p: np.ndarray, q: np.ndarray) -> float:
-        return self._kernel(p, q, self.m)
+        return self._kernel(p, q, self.m, self.diag, self.off)
 
     def diagonal(self) -> np.ndarray:
-        return np.full(self.n, 2.0 * self.dim)
+        return np.full(self.n, self.diag)
 
     def to_csr(self) -> sp.csr_matrix:
         if self._csr is None:
-            self._csr = laplacian_csr(self.dim, self.m)
+            self._csr = laplacian_csr(self.dim, self.m, self.diag, self.off)
         return self._csr
 
 
-def laplacian_csr(dim: int, n: int) -> sp.csr_matrix:
-    """The same stencil as :class:`StencilLaplacian`, assembled (C-order unknowns, sorted
-    columns); 32-bit indices where they fit, as scipy would choose."""
-    indptr, indices, data = stencil.laplacian_csr_arrays(dim, n)
+def laplacian_csr(dim: int, n: int, diag: float | None = None, off: float = 1.0) -> sp.csr_matrix:
+    """The stencil of :class:`StencilLaplacian` assembled (C-order unknowns, sorted columns;
+    32-bit indices where they fit, as scipy would choose). ``diag`` defaults to ``2*dim*off``."""
+    diag = 2.0 * dim * off if diag is None else diag
+    indptr, indices, data = stencil.laplacian_csr_arrays(dim, n, float(diag), float(off))
     itype = np.int32 if indptr[-1] < 2**31 else np.int64
     a = sp.csr_matrix((data, indices.astype(itype), indptr.astype(itype)), shape=(n**dim,) * 2)
     a.has_sorted_indices = True

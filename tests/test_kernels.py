@@ -71,3 +71,13 @@ def test_fused_vector_kernels_match_numpy():
     ax = rng.standard_normal(1001)
     assert blas.residual(z, ax, out) == pytest.approx(np.sum((z - ax) ** 2), rel=1e-13)
     np.testing.assert_allclose(out, z - ax)
+
+
+@pytest.mark.parametrize("dim,n", [(2, 7), (3, 5), (2, 1)])
+def test_scaled_and_shifted_stencil_matches_its_assembly(dim, n):
+    op = StencilLaplacian(dim, n, scale=0.3, shift=1.7)
+    ref = 0.3 * kron_laplacian(dim, n) + 1.7 * sp.identity(n**dim)
+    assert abs(op.to_csr() - ref).max() < 1e-14
+    x = np.random.default_rng(5).standard_normal(n**dim)
+    np.testing.assert_allclose(op @ x, ref @ x, atol=1e-13)
+    np.testing.assert_allclose(op.diagonal(), ref.diagonal())
