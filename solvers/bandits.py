@@ -1,0 +1,239 @@
+"""Online tuners that pick SOR's omega for each system of a sequence from iteration counts alone
+(Khodak, Chow, Balcan, Talwalkar, *Learning to Relax*, ICLR 2024).
+
+* :class:`TsallisInf` - the 1/2-Tsallis-INF bandit over a grid of omegas (non-contextual);
+* :class:`TsallisInfCB` - one Tsallis-INF per bin of a scalar context;
+* :class:`ChebCB` - contextual: per-arm ridge regression of the normalised cost on Chebyshev
+  features of the scaled context, with inverse-gap-weighted sampling (SquareCB).
+
+Every tuner offers ``choose(context) -> (arm, probability)``, ``update(arm, context, iterations,
+probability)`` and ``state()``/``from_state()`` (plain JSON-able data, so a run can be resumed or
+continued by another process). Costs are normalised by their running mean, so the step sizes need
+no knowledge of the scale of the iteration counts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def tsallis_probabilities(losses: np.ndarray, eta: float, tol: float = 1e-13) -> np.ndarray:
+    """The 1/2-Tsallis-INF distribution p_i = 4 / (eta (L_i - x))^2 with x chosen so sum p = 1.
+
+    Newton's method on f(x) = sum p_i(x) - 1, started at x = min L - 2/eta (below the smallest
+    loss, where the best arm alone has p = 1, so f >= 0): f is convex and increasing there, so the
+    iterates decrease monotonically to the root and never cross a pole. (Starting from the
+    previous round's x, as is common, can overshoot past min L once losses have grown large.)
+    """
+    x = losses.min() - 2.0 / eta
+    for _ in range(100):
+        w = 4.0 / (eta * (losses - x)) ** 2
+        f = w.sum() - 1.0
+        if abs(f) < tol:
+            break
+        x -= f / (eta * np.sum(w**1.5))
+    w = 4.0 / (eta * (losses - x)) ** 2
+    return w / w.sum()
+
+
+class _Normaliser:
+    """Running mean of the observed costs (iterations - 1), the scale of every loss."""
+
+    def __init__(self, total: float = 0.0, count: int = 0):
+        self.total, self.count = total, count
+
+    def __call__(self, cost: float) -> float:
+        self.total += cost
+        self.count += 1
+        return cost / max(self.total / self.count, 1e-12)
+
+
+class Tuner:
+    kind = ""
+
+    def __init__(self, grid: np.ndarray, seed: int = 0):
+        self.grid = np.asarray(grid, dtype=np.float64)
+        self.rng = np.random.default_rng(seed)
+        self.t = 0
+        self.norm = _Normaliser()
+
+    @property
+    def k(self) -> int:
+        return self.grid.size
+
+    def _sample(self, p: np.ndarray) -> tuple[int, float]:
+        arm = int(self.rng.choice(self.k, p=p))
+        return arm, float(p[arm])
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "grid": self.grid.tolist(),
+            "t": self.t,
+            "norm": [self.norm.total, self.norm.count],
+            "rng": self.rng.bit_generator.state,
+            **self._state(),
+        }
+
+    def _load(self, s: dict[str, Any]) -> None:
+        self.t = int(s["t"])
+        self.norm = _Normaliser(*s["norm"])
+        self.rng.bit_generator.state = s["rng"]
+
+    def _state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def choose(self, context: float) -> tuple[int, float]:
+        raise NotImplementedError
+
+    def update(self, arm: int, context: float, iterations: int, probability: float) -> None:
+        raise NotImplementedError
+
+
+class TsallisInf(Tuner):
+    """1/2-Tsallis-INF with step size eta_t = 2/sqrt(t) and importance-weighted loss estimates;
+    the loss of a round is (iterations - 1) over its running mean."""
+
+    kind = "tsallis-inf"
+
+    def __init__(self, grid: np.ndarray, seed: int = 0):
+        super().__init__(grid, seed)
+        self.losses = np.zeros(self.k)
+
+    def probabilities(self) -> np.ndarray:
+        return tsallis_probabilities(self.losses, 2.0 / math.sqrt(self.t + 1))
+
+    def choose(self, context: float = 0.0) -> tuple[int, float]:
+        return self._sample(self.probabilities())
+
+    def update(self, arm: int, context: float, iterations: int, probability: float) -> None:
+        self.t += 1
+        self.losses[arm] += self.norm(max(iterations - 1, 0)) / probability
+
+    def _state(self) -> dict[str, Any]:
+        return {"losses": self.losses.tolist()}
+
+    def _load(self, s: dict[str, Any]) -> None:
+        super()._load(s)
+        self.losses = np.asarray(s["losses"], dtype=np.float64)
+
+
+def _bin(context: float, lo: float, hi: float, bins: int) -> int:
+    z = (context - lo) / (hi - lo) if hi > lo else 0.0
+    return min(max(int(z * bins), 0), bins - 1)
+
+
+class TsallisInfCB(Tuner):
+    """One Tsallis-INF per equal-width bin of the context range [lo, hi]; each bin counts its own
+    rounds, all share the cost normaliser."""
+
+    kind = "tsallis-inf-cb"
+
+    def __init__(self, grid: np.ndarray, lo: float, hi: float, bins: int = 10, seed: int = 0):
+        super().__init__(grid, seed)
+        self.lo, self.hi, self.bins = float(lo), float(hi), int(bins)
+        self.losses = np.zeros((self.bins, self.k))
+        self.rounds = np.zeros(self.bins, dtype=np.int64)
+
+    def choose(self, context: float) -> tuple[int, float]:
+        j = _bin(context, self.lo, self.hi, self.bins)
+        p = tsallis_probabilities(self.losses[j], 2.0 / math.sqrt(self.rounds[j] + 1))
+        return self._sample(p)
+
+    def update(self, arm: int, context: float, iterations: int, probability: float) -> None:
+        self.t += 1
+        j = _bin(context, self.lo, self.hi, self.bins)
+        self.rounds[j] += 1
+        self.losses[j, arm] += self.norm(max(iterations - 1, 0)) / probability
+
+    def _state(self) -> dict[str, Any]:
+        return {"range": [self.lo, self.hi], "bins": self.bins, "losses": self.losses.tolist(),
+                "rounds": self.rounds.tolist()}
+
+    def _load(self, s: dict[str, Any]) -> None:
+        super()._load(s)
+        self.losses = np.asarray(s["losses"], dtype=np.float64)
+        self.rounds = np.asarray(s["rounds"], dtype=np.int64)
+
+
+def chebyshev_features(z: float, degree: int) -> np.ndarray:
+    """T_0(z) .. T_degree(z) for z in [-1, 1]."""
+    phi = np.empty(degree + 1)
+    phi[0] = 1.0
+    if degree >= 1:
+        phi[1] = z
+    for k in range(2, degree + 1):
+        phi[k] = 2.0 * z * phi[k - 1] - phi[k - 2]
+    return phi
+
+
+class ChebCB(Tuner):
+    """Contextual bandit: per arm, ridge regression of the normalised cost (iterations over their
+    running mean) on Chebyshev features of the context scaled to [-1, 1]; arms are drawn by inverse
+    gap weighting, p_a = 1 / (K + gamma_t (yhat_a - yhat_best)), the best arm taking the rest,
+    with gamma_t = gamma * sqrt(K t)."""
+
+    kind = "chebcb"
+
+    def __init__(self, grid: np.ndarray, lo: float, hi: float, degree: int = 4, ridge: float = 1.0,
+                 gamma: float = 1.0, seed: int = 0):
+        super().__init__(grid, seed)
+        self.lo, self.hi = float(lo), float(hi)
+        self.degree, self.ridge, self.gamma = int(degree), float(ridge), float(gamma)
+        d = self.degree + 1
+        self.gram_inv = np.repeat((np.eye(d) / self.ridge)[None], self.k, axis=0)
+        self.moment = np.zeros((self.k, d))
+
+    def _features(self, context: float) -> np.ndarray:
+        z = 2.0 * (context - self.lo) / (self.hi - self.lo) - 1.0 if self.hi > self.lo else 0.0
+        return chebyshev_features(min(max(z, -1.0), 1.0), self.degree)
+
+    def predict(self, context: float) -> np.ndarray:
+        """Predicted normalised cost of every arm at this context."""
+        phi = self._features(context)
+        return np.einsum("kij,kj,i->k", self.gram_inv, self.moment, phi)
+
+    def choose(self, context: float) -> tuple[int, float]:
+        yhat = self.predict(context)
+        best = int(np.argmin(yhat))
+        gamma = self.gamma * math.sqrt(self.k * max(self.t, 1))
+        p = 1.0 / (self.k + gamma * (yhat - yhat[best]))
+        p[best] = 0.0
+        p[best] = 1.0 - p.sum()
+        return self._sample(p)
+
+    def update(self, arm: int, context: float, iterations: int, probability: float) -> None:
+        self.t += 1
+        y = self.norm(float(iterations))
+        phi = self._features(context)
+        g = self.gram_inv[arm]
+        gphi = g @ phi
+        self.gram_inv[arm] = g - np.outer(gphi, gphi) / (1.0 + phi @ gphi)  # Sherman-Morrison
+        self.moment[arm] += y * phi
+
+    def _state(self) -> dict[str, Any]:
+        return {"range": [self.lo, self.hi], "degree": self.degree, "ridge": self.ridge,
+                "gamma": self.gamma, "gram_inv": self.gram_inv.tolist(), "moment": self.moment.tolist()}
+
+    def _load(self, s: dict[str, Any]) -> None:
+        super()._load(s)
+        self.gram_inv = np.asarray(s["gram_inv"], dtype=np.float64)
+        self.moment = np.asarray(s["moment"], dtype=np.float64)
+
+
+def from_state(s: dict[str, Any]) -> Tuner:
+    """Rebuild a tuner from :meth:`Tuner.state`."""
+    grid = np.asarray(s["grid"])
+    if s["kind"] == "tsallis-inf":
+        tuner: Tuner = TsallisInf(grid)
+    elif s["kind"] == "tsallis-inf-cb":
+        tuner = TsallisInfCB(grid, *s["range"], bins=s["bins"])
+    elif s["kind"] == "chebcb":
+        tuner = ChebCB(grid, *s["range"], degree=s["degree"], ridge=s["ridge"], gamma=s["gamma"])
+    else:
+        raise ValueError(f"unknown tuner kind {s['kind']!r}")
+    tuner._load(s)
+    return tuner

@@ -1,0 +1,190 @@
+"""Solving a sequence of related systems with a relaxation factor omega that is fixed or chosen by
+an online tuner (:mod:`learnsolve.solvers.bandits`), and the comparators that judge the tuner:
+the best fixed omega in hindsight, the instance-optimal omega, Gauss-Seidel and plain CG."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from .cg import cg
+from .precond import SSOR
+from .result import SolveResult
+from .sor import sor, young_omega
+
+METHODS = ("sor", "ssor-pcg")
+BASELINES = ("best-fixed", "instance-optimal", "gauss-seidel", "cg")
+
+
+class InstanceLike(Protocol):
+    A: Any
+    b: np.ndarray
+    context: float
+    x0: np.ndarray | None
+    jacobi_radius: float | None
+
+
+Solve = Callable[[InstanceLike, float], SolveResult]
+
+
+def make_solve(method: str, rtol: float, maxiter: int, ordering: str = "natural") -> Solve:
+    """``solve(instance, omega)`` for SOR or SSOR-preconditioned CG (``cg`` ignores omega).
+
+    Every method stops on ||b - A x_k|| < rtol ||b - A x_0||, SOR's rule, so the iteration counts
+    of a sequence compare like for like even with warm starts.
+    """
+    if method == "sor":
+        return lambda inst, omega: sor(inst.A, inst.b, inst.x0, omega=omega, rtol=rtol,
+                                       maxiter=maxiter, ordering=ordering)
+
+    def krylov(inst: InstanceLike, omega: float) -> SolveResult:
+        r0 = np.linalg.norm(inst.b - inst.A @ inst.x0) if inst.x0 is not None else np.linalg.norm(inst.b)
+        M = SSOR(inst.A, omega) if method == "ssor-pcg" else None
+        return cg(inst.A, inst.b, inst.x0, rtol=0.0, atol=rtol * r0 * (1 - 1e-12), maxiter=maxiter,
+                  M=M, stagnation_window=0)
+
+    if method in ("ssor-pcg", "cg"):
+        return krylov
+    raise ValueError(f"unknown method {method!r}")
+
+
+@dataclass
+class SequenceRun:
+    """Per-instance record of one pass over a sequence."""
+
+    omega: list[float] = field(default_factory=list)
+    iterations: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    context: list[float] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def total_iterations(self) -> int:
+        return int(sum(self.iterations))
+
+    @property
+    def converged(self) -> bool:
+        return not self.interrupted and all(s == "converged" for s in self.status)
+
+
+class TunerLike(Protocol):
+    grid: np.ndarray
+
+    def choose(self, context: float) -> tuple[int, float]: ...
+
+    def update(self, arm: int, context: float, iterations: int, probability: float) -> None: ...
+
+
+def run_sequence(
+    instances: Sequence[InstanceLike],
+    solve: Solve,
+    omega: float | TunerLike,
+    callback: Callable[[int, float, int], None] | None = None,
+) -> SequenceRun:
+    """Solve every instance in order; ``omega`` is a number or a tuner that picks it from the
+    context and learns from each iteration count. ``callback(t, omega, iterations)`` after each.
+    A KeyboardInterrupt stops the pass, keeping the instances done."""
+    run = SequenceRun()
+    try:
+        for t, inst in enumerate(instances):
+            t0 = time.perf_counter()
+            if isinstance(omega, int | float):
+                w, arm, prob = float(omega), -1, 1.0
+            else:
+                arm, prob = omega.choose(inst.context)
+                w = float(omega.grid[arm])
+            res = solve(inst, w)
+            if res.status == "interrupted":
+                raise KeyboardInterrupt
+            if arm >= 0:
+                omega.update(arm, inst.context, res.iterations, prob)
+            run.omega.append(w)
+            run.iterations.append(res.iterations)
+            run.seconds.append(time.perf_counter() - t0)
+            run.context.append(inst.context)
+            run.status.append(res.status)
+            if callback is not None:
+                callback(t + 1, w, res.iterations)
+    except KeyboardInterrupt:
+        run.interrupted = True
+    return run
+
+
+def grid_iterations(instances: Sequence[InstanceLike], solve: Solve, grid: np.ndarray) -> np.ndarray:
+    """iterations[k, t] of omega = grid[k] on instance t (every omega on every instance)."""
+    return np.array([[solve(inst, w).iterations for inst in instances] for w in grid])
+
+
+def _golden_min(f: Callable[[float], int], lo: float, hi: float, evals: int) -> tuple[float, int]:
+    """Golden-section search of an integer-valued f on [lo, hi]; best point seen."""
+    g = (np.sqrt(5.0) - 1.0) / 2.0
+    a, b = lo, hi
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = f(c), f(d)
+    best = min((fc, c), (fd, d))
+    for _ in range(evals - 2):
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = f(c)
+            best = min(best, (fc, c))
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = f(d)
+            best = min(best, (fd, d))
+    return best[1], best[0]
+
+
+def instance_optimal(instances: Sequence[InstanceLike], solve: Solve, grid: np.ndarray, method: str,
+                     grid_iters: np.ndarray | None = None, evals: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """(omegas, iterations) of the instance-optimal policy.
+
+    For SOR on a consistently ordered matrix with known Jacobi radius beta: Young's omega
+    2 / (1 + sqrt(1 - beta^2)). Otherwise a 1D search per instance: the best grid omega, refined
+    by golden section between its neighbours on the grid.
+    """
+    if method == "sor" and all(i.jacobi_radius is not None for i in instances):
+        omegas = np.array([young_omega(i.jacobi_radius) for i in instances])
+        return omegas, np.array([solve(i, w).iterations for i, w in zip(instances, omegas, strict=True)])
+    if grid_iters is None:
+        grid_iters = grid_iterations(instances, solve, grid)
+    omegas, iters = np.empty(len(instances)), np.empty(len(instances), dtype=np.int64)
+    for t, inst in enumerate(instances):
+        k = int(np.argmin(grid_iters[:, t]))
+        lo, hi = grid[max(k - 1, 0)], min(grid[min(k + 1, grid.size - 1)], 1.999)
+        w, it = _golden_min(lambda w, inst=inst: solve(inst, w).iterations, lo, hi, evals)
+        omegas[t], iters[t] = (w, it) if it < grid_iters[k, t] else (grid[k], grid_iters[k, t])
+    return omegas, iters
+
+
+def baselines(instances: Sequence[InstanceLike], method: str, grid: np.ndarray, names: Sequence[str],
+              rtol: float, maxiter: int, ordering: str = "natural") -> dict[str, dict[str, Any]]:
+    """Each comparator's per-instance iterations and total; ``best-fixed`` also names its omega."""
+    solve = make_solve(method, rtol, maxiter, ordering)
+    out: dict[str, dict[str, Any]] = {}
+    grid_iters = None
+    if "best-fixed" in names or ("instance-optimal" in names and method != "sor"):
+        grid_iters = grid_iterations(instances, solve, grid)
+    if "best-fixed" in names:
+        totals = grid_iters.sum(axis=1)
+        k = int(np.argmin(totals))
+        out["best-fixed"] = {"omega": float(grid[k]), "iterations": grid_iters[k],
+                             "grid_totals": totals.tolist()}
+    if "instance-optimal" in names:
+        omegas, iters = instance_optimal(instances, solve, grid, method, grid_iters)
+        out["instance-optimal"] = {"iterations": iters, "omegas": omegas}
+    if "gauss-seidel" in names:
+        out["gauss-seidel"] = {"omega": 1.0,
+                               "iterations": np.array([solve(i, 1.0).iterations for i in instances])}
+    if "cg" in names:
+        plain = make_solve("cg", rtol, maxiter)
+        out["cg"] = {"iterations": np.array([plain(i, 1.0).iterations for i in instances])}
+    for b in out.values():
+        b["total_iterations"] = int(np.sum(b["iterations"]))
+    return out
