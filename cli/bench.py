@@ -142,10 +142,14 @@ def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None) -> l
 
     from .rundir import write_csv
 
-    if job.solver.type != "cg":
-        from .errors import BadInput
+    from .errors import BadInput
+    from .registry import SEQUENCES
 
-        raise BadInput(f"bench compares CG solvers; {job.source}: solver.type is {job.solver.type!r}")
+    if job.solver.type != "cg":
+        raise BadInput(f"{job.source}: solver.type: bench compares CG solvers, not {job.solver.type!r}")
+    if job.problem.type in SEQUENCES:
+        raise BadInput(f"{job.source}: problem.type: bench takes one system; for a sequence, "
+                       "run the job with baselines: [...]")
     nthreads = set_threads(threads)
     p = job.solver
     problem = load_problem(job)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import BadInput
-from .registry import PROBLEMS, SOLVERS, Entry, Params
+from .registry import BASELINES, PROBLEMS, SOLVERS, Entry, Params, cross_check
 
 
 class OutputSection(Params):
@@ -28,6 +28,8 @@ class JobSection(BaseModel):
     seed: int = Field(0, ge=0)
     problem: dict[str, Any]
     solver: dict[str, Any]
+    baselines: list[Literal[BASELINES]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="comparators for a sequence: " + ", ".join(BASELINES))
     output: OutputSection = Field(default_factory=OutputSection)
 
 
@@ -39,6 +41,7 @@ class Job:
     solver: Params
     output: OutputSection
     source: Path | None
+    baselines: list[str]
 
     def resolved(self) -> dict[str, Any]:
         """The job with every default filled in, as plain data (rerunning it reproduces the run)."""
@@ -47,6 +50,7 @@ class Job:
             "seed": self.seed,
             "problem": self.problem.model_dump(mode="json"),
             "solver": self.solver.model_dump(mode="json"),
+            "baselines": list(self.baselines),
             "output": self.output.model_dump(mode="json"),
         }
 
@@ -142,8 +146,12 @@ def validate(data: dict[str, Any], source: Path | None) -> Job:
             sections[what] = entry.params.model_validate(section, context=context)
         except ValidationError as exc:
             raise _first_error(exc, where, what) from None
+    clash = cross_check(sections["problem"], sections["solver"], list(top.baselines))
+    if clash:
+        raise BadInput(f"{where}: {clash[0]}: {clash[1]}")
     name = top.name or (source.stem if source else "job")
-    return Job(name, top.seed, sections["problem"], sections["solver"], top.output, source)
+    return Job(name, top.seed, sections["problem"], sections["solver"], top.output, source,
+               list(top.baselines))
 
 
 def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Job:

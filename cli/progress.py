@@ -51,14 +51,14 @@ def log_to_file(message: str) -> None:
 
 
 class Progress:
-    """The solver callback: ``progress(k, residual_norm)``.
+    """The solver callback: ``progress(k, value)``, described by ``describe(k, value)``.
 
     Logs a line every ``log_every`` seconds (to log.txt, and to stderr in batch mode); on a
     terminal it also drives a rich live line, refreshed at most 10 times a second.
     """
 
-    def __init__(self, target: float, b_norm: float, live: bool, log_every: float = 5.0):
-        self.target, self.scale = target, (b_norm if b_norm > 0 else 1.0)
+    def __init__(self, describe: Any, live: bool, log_every: float = 5.0):
+        self.describe = describe
         self.log_every = log_every
         self.t0 = self.last_log = self.last_draw = time.monotonic()
         self._live: Any = None
@@ -70,21 +70,14 @@ class Progress:
                               auto_refresh=False)
             self._live.start()
 
-    def __call__(self, k: int, rnorm: float) -> None:
+    def __call__(self, k: int, value: float) -> None:
         now = time.monotonic()
         if now - self.last_log >= self.log_every:
             self.last_log = now
-            self._log(k, rnorm, now)
+            LOG.info("%s  (%.1f s)", self.describe(k, value), now - self.t0)
         if self._live is not None and now - self.last_draw >= 0.1:
             self.last_draw = now
-            self._live.update(
-                f"[bold]iteration {k}[/]  ||r||/||b|| = {rnorm / self.scale:.3e}  "
-                f"target {self.target:.1e}  {now - self.t0:.1f} s",
-                refresh=True,
-            )
-
-    def _log(self, k: int, rnorm: float, now: float) -> None:
-        LOG.info("iteration %d  ||r||/||b|| = %.3e  (%.1f s)", k, rnorm / self.scale, now - self.t0)
+            self._live.update(f"[bold]{self.describe(k, value)}[/]  {now - self.t0:.1f} s", refresh=True)
 
     def close(self) -> None:
         if self._live is not None:

@@ -80,7 +80,99 @@ def _build_matrix_market(p: MatrixMarketParams, seed: int) -> Any:
     return matrix_market(paths.resolve(p.path, None), p.rhs, seed, rhs_file)
 
 
+class ShiftedLaplacianParams(Params):
+    type: Literal["shifted-laplacian-sequence"] = "shifted-laplacian-sequence"
+    s: int = Field(10, ge=2, le=4000, description="grid points per side")
+    c_lo: float = Field(-0.15, description="smallest diagonal shift")
+    c_hi: float = Field(0.45, description="largest diagonal shift")
+    beta_a: float = Field(0.5, gt=0, description="c = c_lo + (c_hi - c_lo) Beta(a, b); 2, 6: low variance")
+    beta_b: float = Field(1.5, gt=0)
+    instances: int = Field(5000, ge=1, le=10_000_000, description="systems in the sequence")
+
+    @model_validator(mode="after")
+    def _spd(self) -> ShiftedLaplacianParams:
+        import math
+
+        lam_min = 4.0 - 4.0 * math.cos(math.pi / (self.s + 1))
+        if not self.c_lo < self.c_hi:
+            raise ValueError("c_lo must be below c_hi")
+        if self.c_lo <= -lam_min:
+            raise ValueError(f"c_lo = {self.c_lo} makes some A_t singular or indefinite: it must "
+                             f"exceed -{lam_min:.6g}, minus the smallest eigenvalue of the Laplacian")
+        return self
+
+
+class HeatParams(Params):
+    type: Literal["heat-sequence"] = "heat-sequence"
+    n: int = Field(50, ge=2, le=4000, description="interior points per side")
+    steps: int = Field(1000, ge=1, le=10_000_000, description="Crank-Nicolson steps (systems)")
+    dt: float = Field(1e-3, gt=0, description="time step")
+    amplitude: float = Field(10.0, description="peak of the moving Gaussian source")
+    width: float = Field(0.1, gt=0, description="its standard deviation")
+
+
+def _build_shifted(p: ShiftedLaplacianParams, seed: int) -> Any:
+    from learnsolve.pde.sequences import shifted_laplacian_sequence
+
+    return shifted_laplacian_sequence(p.s, p.c_lo, p.c_hi, p.beta_a, p.beta_b, p.instances, seed)
+
+
+def _build_heat(p: HeatParams, seed: int) -> Any:
+    from functools import partial
+
+    from learnsolve.pde.sequences import heat_sequence, moving_bump
+
+    return heat_sequence(p.n, p.steps, p.dt,
+                         forcing=partial(moving_bump, amplitude=p.amplitude, width=p.width))
+
+
 # ---------------------------------------------------------------- solvers
+
+
+def _state_path(value: str, info: ValidationInfo) -> str:
+    base = (info.context or {}).get("base_dir")
+    return str(paths.resolve(value, base).resolve())
+
+
+class GridSpec(Params):
+    lo: float = Field(1.0, gt=0, lt=2)
+    hi: float = Field(1.95, gt=0, lt=2)
+    count: int = Field(20, ge=2, le=1000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GridSpec:
+        if not self.lo < self.hi:
+            raise ValueError("grid.lo must be below grid.hi")
+        return self
+
+    def values(self) -> Any:
+        import numpy as np
+
+        return np.linspace(self.lo, self.hi, self.count)
+
+
+class TunerSpec(Params):
+    tuner: Literal["tsallis-inf", "tsallis-inf-cb", "chebcb"] = Field(
+        description="bandit over the omega grid; -cb and chebcb use each system's context")
+    grid: GridSpec = Field(default_factory=GridSpec)
+    state: Annotated[str, AfterValidator(_state_path)] | None = Field(
+        None, description="file shared by runs: loaded at start, saved after every system")
+    bins: int = Field(10, ge=1, le=10_000, description="tsallis-inf-cb: context bins")
+    degree: int = Field(6, ge=0, le=40, description="chebcb: Chebyshev degree")
+    gamma: float = Field(32.0, gt=0, description="chebcb: exploration scale, gamma sqrt(K t)")
+    ridge: float = Field(1.0, gt=0, description="chebcb: ridge penalty")
+
+
+Omega = Annotated[float, Field(gt=0, lt=2)] | TunerSpec
+
+
+class SORParams(Params):
+    type: Literal["sor"] = "sor"
+    omega: Omega = Field(1.0, description="relaxation factor in (0, 2), or a tuner (sequences)")
+    ordering: Literal["natural", "red-black"] = Field("natural", description="red-black runs in parallel")
+    rtol: float = Field(1e-8, gt=0, lt=1, description="stop when ||b - Ax|| < rtol ||b - Ax0||")
+    maxiter: int = Field(10_000, ge=1)
+    dtol: float = Field(1e5, gt=1, description="diverged when ||r|| > dtol ||r0||")
 
 
 class AmgOptions(Params):
@@ -94,7 +186,7 @@ class CGParams(Params):
     atol: float = Field(0.0, ge=0)
     maxiter: int | None = Field(None, ge=1, description="default 10 n, as scipy")
     preconditioner: Literal["none", "jacobi", "ssor", "ic0", "amg"] = "none"
-    omega: float = Field(1.0, gt=0, lt=2, description="SSOR relaxation factor")
+    omega: Omega = Field(1.0, description="SSOR relaxation factor, or a tuner (sequences)")
     amg: AmgOptions = Field(default_factory=AmgOptions)
     dtol: float = Field(1e5, gt=1, description="diverged when ||r|| > dtol ||r_0||")
     stagnation_window: int = Field(200, ge=0, description="0 disables the stagnation test")
@@ -106,7 +198,7 @@ def _check_symmetric(problem: Any) -> None:
     from learnsolve.solvers.errors import InputError
     from learnsolve.solvers.operators import CsrOperator
 
-    if isinstance(problem.A, CsrOperator) and not is_symmetric(problem.A.a):
+    if isinstance(getattr(problem, "A", None), CsrOperator) and not is_symmetric(problem.A.a):
         source = problem.info.get("path", "matrix")
         raise InputError(f"{source}: matrix is not symmetric; CG needs a symmetric positive definite "
                          "matrix", "path" if "path" in problem.info else None)
@@ -124,21 +216,89 @@ def cg_preconditioner(problem: Any, p: CGParams) -> Any:
     return make_preconditioner(p.preconditioner, problem.A, **options)
 
 
-def _run_cg(problem: Any, p: CGParams, callback: Callable[[int, float], None] | None = None) -> Any:
+def is_sequence(problem: Any) -> bool:
+    return hasattr(problem, "instances")
+
+
+def _run_cg(problem: Any, p: CGParams, callback: Callable[..., None] | None = None,
+            job: Any = None) -> Any:
     from learnsolve.solvers.cg import cg
 
+    from .outcome import from_solve
+
+    if is_sequence(problem):
+        method = "ssor-pcg" if p.preconditioner == "ssor" else "cg"
+        return _run_relaxation(problem, method, p, callback, job)
     M = cg_preconditioner(problem, p)
-    return cg(
-        problem.A,
-        problem.b,
-        rtol=p.rtol,
-        atol=p.atol,
-        maxiter=p.maxiter,
-        M=M,
-        callback=callback,
-        dtol=p.dtol,
-        stagnation_window=p.stagnation_window,
-    )
+    result = cg(problem.A, problem.b, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, M=M,
+                callback=callback, dtol=p.dtol, stagnation_window=p.stagnation_window)
+    return from_solve(result, problem)
+
+
+def _run_sor(problem: Any, p: SORParams, callback: Callable[..., None] | None = None,
+             job: Any = None) -> Any:
+    from learnsolve.solvers.sor import sor
+
+    from .outcome import from_solve
+
+    if is_sequence(problem):
+        return _run_relaxation(problem, "sor", p, callback, job)
+    result = sor(problem.A, problem.b, omega=p.omega, rtol=p.rtol, maxiter=p.maxiter,
+                 ordering=p.ordering, dtol=p.dtol, callback=callback)
+    return from_solve(result, problem)
+
+
+def _tuner(spec: TunerSpec, seq: Any, seed: int) -> Any:
+    from pathlib import Path
+
+    from learnsolve.solvers import bandits
+
+    grid = spec.grid.values()
+    lo, hi = seq.context_range
+    if spec.tuner == "tsallis-inf":
+        tuner: Any = bandits.TsallisInf(grid, seed=seed)
+    elif spec.tuner == "tsallis-inf-cb":
+        tuner = bandits.TsallisInfCB(grid, lo, hi, bins=spec.bins, seed=seed)
+    else:
+        tuner = bandits.ChebCB(grid, lo, hi, degree=spec.degree, ridge=spec.ridge, gamma=spec.gamma,
+                               seed=seed)
+    if spec.state is None:
+        return tuner
+    from .tunerstate import PersistentTuner
+
+    return PersistentTuner(Path(spec.state), tuner)
+
+
+def _run_relaxation(seq: Any, method: str, p: Any, callback: Callable[..., None] | None,
+                    job: Any) -> Any:
+    """A sequence of systems: omega fixed or tuned, then the comparators the job asks for."""
+    import time
+
+    from learnsolve.solvers.relax import baselines, make_solve, run_sequence
+
+    from .outcome import from_sequence
+
+    ordering = getattr(p, "ordering", "natural")
+    t = time.perf_counter()
+    policy = p.omega if isinstance(p.omega, float) else _tuner(p.omega, seq, job.seed if job else 0)
+    grid = (p.omega.grid if isinstance(p.omega, TunerSpec) else GridSpec()).values()
+    setup_s = time.perf_counter() - t
+    info: dict[str, Any] = {"method": method, "omega_policy": getattr(p.omega, "tuner", "fixed")}
+    if hasattr(policy, "start_t"):
+        info["tuner_rounds_before"] = policy.start_t
+    step = None if callback is None else (lambda t, w, it: callback(t, it))
+    t = time.perf_counter()
+    run = run_sequence(seq.instances, make_solve(method, p.rtol, p.maxiter, ordering), policy, step)
+    solve_s = time.perf_counter() - t
+    names = list(job.baselines) if job is not None else []
+    base: dict[str, Any] = {}
+    t = time.perf_counter()
+    if names and not run.interrupted:
+        try:
+            base = baselines(seq.instances, method, grid, names, p.rtol, p.maxiter, ordering)
+        except KeyboardInterrupt:
+            run.interrupted = True
+    return from_sequence(run, seq, base, setup_s, solve_s, time.perf_counter() - t, info)
 
 
 # ---------------------------------------------------------------- registries
@@ -174,6 +334,10 @@ PROBLEMS: dict[str, Entry] = {
     for e in [
         Entry("poisson", PoissonParams, "Poisson -Laplace u = f, unit square/cube", _build_poisson),
         Entry("matrix-market", MatrixMarketParams, "A from a .mtx/.npz file", _build_matrix_market),
+        Entry("shifted-laplacian-sequence", ShiftedLaplacianParams,
+              "sequence: 5-point Laplacian + c_t I, random shifts and rhs", _build_shifted),
+        Entry("heat-sequence", HeatParams,
+              "sequence: Crank-Nicolson steps of a 2D heat equation, kappa(t), moving source", _build_heat),
     ]
 }
 
@@ -182,6 +346,27 @@ SOLVERS: dict[str, Entry] = {
     for e in [
         Entry("cg", CGParams, "conjugate gradients, preconditioned (none/jacobi/ssor/ic0/amg)",
               _run_cg, check=_check_symmetric),
+        Entry("sor", SORParams, "successive over-relaxation, natural or red-black ordering",
+              _run_sor),
     ]
 }
 
+SEQUENCES = ("shifted-laplacian-sequence", "heat-sequence")
+BASELINES = ("best-fixed", "instance-optimal", "gauss-seidel", "cg")
+
+
+def cross_check(problem: Params, solver: Params, baselines: list[str]) -> tuple[str, str] | None:
+    """(dotted key, reason) when valid sections do not fit together, else None."""
+    sequence = problem.type in SEQUENCES
+    tuned = isinstance(getattr(solver, "omega", None), TunerSpec)
+    if tuned and not sequence:
+        return "solver.omega", f"a tuner needs a sequence problem ({', '.join(SEQUENCES)})"
+    if baselines and not sequence:
+        return "baselines", f"comparators need a sequence problem ({', '.join(SEQUENCES)})"
+    if sequence and solver.type == "cg" and tuned and solver.preconditioner != "ssor":
+        return "solver.omega", "a tuned omega on cg needs preconditioner: ssor"
+    if sequence and solver.type == "cg" and solver.preconditioner not in ("ssor", "none"):
+        return "solver.preconditioner", "on a sequence, cg runs with ssor or none"
+    if solver.type == "sor" and solver.ordering == "red-black" and problem.type == "matrix-market":
+        return "solver.ordering", "red-black ordering needs a stencil problem"
+    return None

@@ -32,14 +32,17 @@ def create_run_dir(parent: Path, name: str, when: datetime) -> Path:
             continue
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write to a hidden temp file in the same folder, fsync, then rename over ``path``."""
+def write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
+    """Write to a hidden temp file in the same folder, then rename over ``path``: readers see
+    the old file or the new one, never half of one. ``durable`` also fsyncs (survives a power
+    cut, not just a killed process)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     mode = "wb" if isinstance(data, bytes) else "w"
     with open(tmp, mode) as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

@@ -108,24 +108,21 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
         "metrics": {},
         "run_dir": str(run_dir),
     }
-    result = None
+    outcome = None
     code = EXIT_RUNTIME
     with SignalGuard() as guard:
         try:
             LOG.info("run %s: problem %s (%d unknowns, %.2f s), solver %s, %d threads", run_dir,
                      job.problem.type, problem.n, problem_s, job.solver.type, nthreads)
-            import numpy as np
-
-            b_norm = float(np.linalg.norm(problem.b))
-            progress = Progress(getattr(job.solver, "rtol", 0.0), b_norm, live)
+            progress = Progress(_describer(job, problem), live)
             try:
-                result = SOLVERS[job.solver.type].call(problem, job.solver, progress)
+                outcome = SOLVERS[job.solver.type].call(problem, job.solver, progress, job)
             finally:
                 progress.close()
-            solved = _solve_record(result, problem)
+            solved = outcome.record()
             record["timings"].update(solved.pop("timings"))
             record.update(solved)
-            code = guard.exit_code if result.status == "interrupted" else exit_code_for(result.status)
+            code = guard.exit_code if outcome.status == "interrupted" else exit_code_for(outcome.status)
         except InputError as exc:  # e.g. a preconditioner that does not suit the matrix
             message = f"{job.source}: {_key('solver', exc.param)}: {exc}"
             record.update(status="failed", reason="bad_input", message=message)
@@ -144,7 +141,7 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
             record["finished_at"] = finished.isoformat()
             record["exit_code"] = code
             record["environment"] = environment(nthreads)
-            _write_outputs(run_dir, job, record, result, problem)
+            _write_outputs(run_dir, job, record, outcome)
     if code == EXIT_BAD_INPUT:  # the one stderr line is the caller's to print
         log_to_file(f"error: {record['message']}")
         return code, run_dir, record
@@ -159,46 +156,25 @@ def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3e}"
 
 
-def _solve_record(result: Any, problem: Any) -> dict[str, Any]:
-    metrics = {
-        "unknowns": problem.n,
-        "residual_norm": result.residual_norm,
-        "b_norm": result.b_norm,
-        "recurrence_relative_residual": float(result.residual_norms[-1] / result.b_norm)
-        if result.b_norm > 0 else float(result.residual_norms[-1]),
-        **result.info,
-        **problem.error_metrics(result.x),
-    }
-    return {
-        "status": result.status,
-        "reason": result.reason,
-        "message": result.message,
-        "iterations": result.iterations,
-        "relative_residual": result.relative_residual,
-        "timings": {"setup_s": result.setup_s, "solve_s": result.solve_s},
-        "metrics": metrics,
-    }
+def _describer(job: Job, problem: Any) -> Any:
+    """How a progress line reads: residual for one solve, instance count for a sequence."""
+    if hasattr(problem, "instances"):
+        total = len(problem)
+        return lambda k, v: f"instance {k}/{total}: {int(v)} iterations"
+    import numpy as np
+
+    scale = float(np.linalg.norm(problem.b)) or 1.0
+    target = getattr(job.solver, "rtol", 0.0)
+    return lambda k, v: f"iteration {k}  ||r||/||b|| = {v / scale:.3e}  (target {target:.1e})"
 
 
-def _write_outputs(run_dir: Path, job: Job, record: dict[str, Any], result: Any,
-                   problem: Any) -> None:
+def _write_outputs(run_dir: Path, job: Job, record: dict[str, Any], outcome: Any) -> None:
     """history.csv, arrays.npz (when asked) and result.json, the last one last."""
     timings = record["timings"]
     timings.setdefault("setup_s", 0.0)
     timings.setdefault("solve_s", 0.0)
-    if result is not None:
-        import numpy as np
-
-        norms = result.residual_norms
-        scale = result.b_norm if result.b_norm > 0 else 1.0
-        write_csv(run_dir / "history.csv", {
-            "iteration": np.arange(norms.size),
-            "residual_norm": norms,
-            "relative_residual": norms / scale,
-        })
-        if job.output.save_solution:
-            arrays = {"x": result.x, "b": problem.b}
-            if problem.x_exact is not None:
-                arrays["x_exact"] = problem.x_exact
-            write_npz(run_dir / "arrays.npz", arrays)
+    if outcome is not None:
+        write_csv(run_dir / "history.csv", outcome.history)
+        if job.output.save_solution and outcome.arrays:
+            write_npz(run_dir / "arrays.npz", outcome.arrays)
     write_json(run_dir / "result.json", record)

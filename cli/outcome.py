@@ -1,0 +1,114 @@
+"""What a solver entry hands back to the runner: the result.json fields, the history.csv columns
+and the arrays, whatever the method (one solve, a sequence of solves, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Outcome:
+    status: str
+    reason: str
+    message: str
+    iterations: int
+    relative_residual: float | None
+    setup_s: float
+    solve_s: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    baselines: dict[str, Any] | None = None
+
+    def record(self) -> dict[str, Any]:
+        rec = {
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "iterations": self.iterations,
+            "relative_residual": self.relative_residual,
+            "timings": {"setup_s": self.setup_s, "solve_s": self.solve_s},
+            "metrics": self.metrics,
+        }
+        if self.baselines is not None:
+            rec["baselines"] = self.baselines
+        return rec
+
+
+def from_solve(result: Any, problem: Any) -> Outcome:
+    """One linear solve (a :class:`~learnsolve.solvers.result.SolveResult`)."""
+    norms = result.residual_norms
+    scale = result.b_norm if result.b_norm > 0 else 1.0
+    arrays = {"x": result.x, "b": problem.b}
+    if problem.x_exact is not None:
+        arrays["x_exact"] = problem.x_exact
+    return Outcome(
+        status=result.status,
+        reason=result.reason,
+        message=result.message,
+        iterations=result.iterations,
+        relative_residual=result.relative_residual,
+        setup_s=result.setup_s,
+        solve_s=result.solve_s,
+        metrics={
+            "unknowns": problem.n,
+            "residual_norm": result.residual_norm,
+            "b_norm": result.b_norm,
+            "recurrence_relative_residual": float(norms[-1] / scale),
+            **result.info,
+            **problem.error_metrics(result.x),
+        },
+        history={"iteration": np.arange(norms.size), "residual_norm": norms,
+                 "relative_residual": norms / scale},
+        arrays=arrays,
+    )
+
+
+def from_sequence(run: Any, seq: Any, base: dict[str, dict[str, Any]], setup_s: float,
+                  solve_s: float, baselines_s: float, info: dict[str, Any]) -> Outcome:
+    """A pass over a sequence (a :class:`~learnsolve.solvers.relax.SequenceRun`) and the
+    comparators it was asked to face."""
+    total = run.total_iterations
+    done = len(run.iterations)
+    if run.interrupted:
+        status, reason = "interrupted", "signal"
+        message = f"interrupted after {done} of {len(seq)} instances"
+    elif run.converged:
+        status, reason = "converged", "rtol"
+        message = f"{done} instances, {total} iterations"
+    else:
+        bad = [s for s in run.status if s != "converged"]
+        status = "diverged" if "diverged" in bad else "max_iterations" if "max_iterations" in bad else bad[0]
+        reason = "instances"
+        message = f"{len(bad)} of {done} instances did not converge ({status})"
+    ratios = {}
+    for ref in ("best-fixed", "instance-optimal"):
+        if ref in base and done == len(seq) and base[ref]["total_iterations"] > 0:
+            ratios[f"ratio_to_{ref.replace('-', '_')}"] = total / base[ref]["total_iterations"]
+    summary = {}
+    history: dict[str, Any] = {"t": np.arange(1, done + 1), "context": run.context, "omega": run.omega,
+                               "iterations": run.iterations, "seconds": run.seconds}
+    for name, b in base.items():
+        entry = {k: v for k, v in b.items() if k in ("total_iterations", "omega", "grid_totals")}
+        if total and b["total_iterations"]:
+            entry["ratio_to_method"] = b["total_iterations"] / total
+        summary[name] = entry
+        history[f"iterations_{name.replace('-', '_')}"] = np.asarray(b["iterations"])[:done]
+    return Outcome(
+        status=status,
+        reason=reason,
+        message=message,
+        iterations=total,
+        relative_residual=None,
+        setup_s=setup_s,
+        solve_s=solve_s,
+        metrics={"total_iterations": total, "instances": done, "unknowns": seq.n,
+                 "mean_omega": float(np.mean(run.omega)) if done else None,
+                 "baselines_s": baselines_s, **ratios, **info},
+        history=history,
+        arrays={"omega": np.asarray(run.omega), "context": np.asarray(run.context)},
+        baselines=summary,
+    )
