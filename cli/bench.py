@@ -140,10 +140,9 @@ def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None) -> l
 
     from learnsolve.solvers.threads import set_threads
 
-    from .rundir import write_csv
-
     from .errors import BadInput
     from .registry import SEQUENCES
+    from .rundir import write_csv
 
     if job.solver.type != "cg":
         raise BadInput(f"{job.source}: solver.type: bench compares CG solvers, not {job.solver.type!r}")

@@ -84,18 +84,18 @@ def from_sequence(run: Any, seq: Any, base: dict[str, dict[str, Any]], setup_s: 
         status = "diverged" if "diverged" in bad else "max_iterations" if "max_iterations" in bad else bad[0]
         reason = "instances"
         message = f"{len(bad)} of {done} instances did not converge ({status})"
-    ratios = {}
-    for ref in ("best-fixed", "instance-optimal"):
-        if ref in base and done == len(seq) and base[ref]["total_iterations"] > 0:
-            ratios[f"ratio_to_{ref.replace('-', '_')}"] = total / base[ref]["total_iterations"]
+    refs = {ref: base[ref]["total_iterations"] for ref in ("best-fixed", "instance-optimal")
+            if ref in base and base[ref]["total_iterations"] > 0}
+
+    def ratios(value: int) -> dict[str, float]:
+        return {f"ratio_to_{ref.replace('-', '_')}": value / t for ref, t in refs.items()}
+
     summary = {}
     history: dict[str, Any] = {"t": np.arange(1, done + 1), "context": run.context, "omega": run.omega,
                                "iterations": run.iterations, "seconds": run.seconds}
     for name, b in base.items():
-        entry = {k: v for k, v in b.items() if k in ("total_iterations", "omega", "grid_totals")}
-        if total and b["total_iterations"]:
-            entry["ratio_to_method"] = b["total_iterations"] / total
-        summary[name] = entry
+        entry = {k: v for k, v in b.items() if k in ("total_iterations", "omega", "grid", "grid_totals")}
+        summary[name] = {**entry, **ratios(b["total_iterations"])}
         history[f"iterations_{name.replace('-', '_')}"] = np.asarray(b["iterations"])[:done]
     return Outcome(
         status=status,
@@ -107,7 +107,7 @@ def from_sequence(run: Any, seq: Any, base: dict[str, dict[str, Any]], setup_s: 
         solve_s=solve_s,
         metrics={"total_iterations": total, "instances": done, "unknowns": seq.n,
                  "mean_omega": float(np.mean(run.omega)) if done else None,
-                 "baselines_s": baselines_s, **ratios, **info},
+                 "baselines_s": baselines_s, **(ratios(total) if done == len(seq) else {}), **info},
         history=history,
         arrays={"omega": np.asarray(run.omega), "context": np.asarray(run.context)},
         baselines=summary,

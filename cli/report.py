@@ -24,34 +24,76 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         raise BadInput(f"{path}: cannot read: {exc}") from None
 
 
-def plot_convergence(run_dir: Path, record: dict[str, Any]) -> Path | None:
-    """convergence.png: relative residual against iteration, from history.csv."""
-    history = run_dir / "history.csv"
-    if not history.is_file():
-        return None
-    cols = read_csv(history)
-    if "relative_residual" not in cols or not cols["relative_residual"]:
-        return None
-    import io
-
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import io
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    _pyplot().close(fig)
+    write_atomic(path, buf.getvalue())
+    return path
+
+
+def plot_run(run_dir: Path, record: dict[str, Any]) -> Path | None:
+    """convergence.png for one solve, sequence.png for a sequence, from history.csv."""
+    history = run_dir / "history.csv"
+    if not history.is_file():
+        return None
+    cols = read_csv(history)
+    if cols.get("omega"):
+        return plot_sequence(run_dir, record, cols)
+    if cols.get("relative_residual"):
+        return plot_convergence(run_dir, record, cols)
+    return None
+
+
+def plot_sequence(run_dir: Path, record: dict[str, Any], cols: dict[str, list[float]]) -> Path:
+    """Cumulative iterations of the method and of each comparator against t, the omegas chosen
+    (against the context, with the instance-optimal ones), and the regret to the best fixed
+    omega."""
+    import numpy as np
+
+    plt = _pyplot()
+    t = np.asarray(cols["t"])
+    mine = np.cumsum(cols["iterations"])
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 4))
+    a1.plot(t, mine, lw=1.5, label=f"{record['solver']} (tuned)" if record.get("metrics", {}).get(
+        "omega_policy", "fixed") != "fixed" else record["solver"])
+    for name in cols:
+        if name.startswith("iterations_"):
+            a1.plot(t, np.cumsum(cols[name]), lw=1, label=name.removeprefix("iterations_").replace("_", "-"))
+    a1.set(xlabel="instance t", ylabel="cumulative iterations", yscale="log", title=record["name"])
+    a1.legend(fontsize=8)
+    a2.scatter(cols["context"], cols["omega"], s=3, alpha=0.4, label="chosen")
+    a2.set(xlabel="context", ylabel="omega", title="omegas chosen")
+    a2.legend(fontsize=8)
+    if "iterations_best_fixed" in cols:
+        a3.plot(t, mine - np.cumsum(cols["iterations_best_fixed"]), lw=1.2)
+        a3.axhline(0, color="k", lw=0.5)
+    a3.set(xlabel="instance t", ylabel="iterations - best fixed (cumulative)", title="regret")
+    return _save(fig, run_dir / "sequence.png")
+
+
+def plot_convergence(run_dir: Path, record: dict[str, Any], cols: dict[str, list[float]]) -> Path:
+    """convergence.png: relative residual against iteration."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.semilogy(cols["iteration"], cols["relative_residual"], lw=1.2)
     ax.set_xlabel("iteration")
     ax.set_ylabel("||r|| / ||b||")
     ax.set_title(f"{record['name']}: {record['solver']} ({record['status']})")
     ax.grid(True, which="both", alpha=0.3)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    out = run_dir / "convergence.png"
-    write_atomic(out, buf.getvalue())
-    return out
+    return _save(fig, run_dir / "convergence.png")
 
 
 def _f(v: Any, fmt: str) -> str:
@@ -72,7 +114,7 @@ def report_runs(run_dirs: list[Path], plot: bool = True) -> list[dict[str, Any]]
                       _f(t.get("setup_s"), ".3f"), _f(t.get("solve_s"), ".3f"),
                       _f(t.get("total_s"), ".3f"))
         if plot:
-            plot_convergence(d, rec)
+            plot_run(d, rec)
     # never truncate names: in a pipe or batch log rich would assume 80 columns
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return records

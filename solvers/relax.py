@@ -175,7 +175,7 @@ def baselines(instances: Sequence[InstanceLike], method: str, grid: np.ndarray, 
         totals = grid_iters.sum(axis=1)
         k = int(np.argmin(totals))
         out["best-fixed"] = {"omega": float(grid[k]), "iterations": grid_iters[k],
-                             "grid_totals": totals.tolist()}
+                             "grid": grid.tolist(), "grid_totals": totals.tolist()}
     if "instance-optimal" in names:
         omegas, iters = instance_optimal(instances, solve, grid, method, grid_iters)
         out["instance-optimal"] = {"iterations": iters, "omegas": omegas}
