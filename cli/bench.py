@@ -144,14 +144,14 @@ def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None) -> l
     from .registry import SEQUENCES
     from .rundir import write_csv
 
-    if job.solver.type != "cg":
-        raise BadInput(f"{job.source}: solver.type: bench compares CG solvers, not {job.solver.type!r}")
     if job.problem.type in SEQUENCES:
         raise BadInput(f"{job.source}: problem.type: bench takes one system; for a sequence, "
                        "run the job with baselines: [...]")
     nthreads = set_threads(threads)
     p = job.solver
     problem = load_problem(job)
+    if p.type == "sor":
+        return _sor_bench(job, problem, nthreads, repeat, out)
     a = problem.A.to_csr()
     note = {"jacobi": "diags(1/d)", "ssor": "learnsolve's M", "ic0": "learnsolve's M",
             "amg": "pyamg's V-cycle"}.get(p.preconditioner)
@@ -198,4 +198,47 @@ def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None) -> l
     if out is not None:
         cols = list(rows[0])
         write_csv(out, {c: [r.get(c) for r in rows] for c in cols})
+    return rows
+
+
+def _sor_bench(job: Job, problem: Any, nthreads: int, repeat: int, out: Path | None) -> list[Row]:
+    """Time of one SOR sweep (natural and red-black ordering) against one CG iteration on the
+    same operator; both stream the same vectors, so the ratio shows the cost of SOR's
+    sequential dependency."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from learnsolve.solvers.cg import cg
+    from learnsolve.solvers.operators import StencilLaplacian
+    from learnsolve.solvers.sor import sor
+
+    from .errors import BadInput
+    from .rundir import write_csv
+
+    if not isinstance(problem.A, StencilLaplacian):
+        raise BadInput(f"{job.source}: problem: the SOR bench needs a stencil operator")
+    sweeps = max(5, min(200, 50_000_000 // problem.n))
+    b = problem.b
+
+    def per_sweep(ordering: str) -> float:
+        return min(sor(problem.A, b, omega=1.5, rtol=1e-300, maxiter=sweeps, ordering=ordering).solve_s
+                   for _ in range(repeat + 1)) / sweeps
+
+    def per_cg_iteration() -> float:
+        return min(cg(problem.A, b, rtol=1e-300, maxiter=sweeps, stagnation_window=0).solve_s
+                   for _ in range(repeat + 1)) / sweeps
+
+    cg_s = per_cg_iteration()
+    rows = [{"method": "learnsolve cg iteration", "seconds": cg_s},
+            {"method": "learnsolve sor sweep + residual (natural)", "seconds": per_sweep("natural")},
+            {"method": "learnsolve sor sweep + residual (red-black)", "seconds": per_sweep("red-black")}]
+    table = Table(title=f"{job.name}: {problem.n} unknowns, {sweeps} sweeps, {nthreads} threads")
+    for col in ("method", "ms", "ratio to cg iteration"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for r in rows:
+        r["ratio_to_cg"] = r["seconds"] / cg_s
+        table.add_row(r["method"], f"{1e3 * r['seconds']:.3f}", f"{r['ratio_to_cg']:.2f}")
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    if out is not None:
+        write_csv(out, {c: [r[c] for r in rows] for c in rows[0]})
     return rows

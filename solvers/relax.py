@@ -62,6 +62,7 @@ class SequenceRun:
     context: list[float] = field(default_factory=list)
     status: list[str] = field(default_factory=list)
     interrupted: bool = False
+    tuner_seconds: float = 0.0  # time spent choosing omegas and learning, not solving
 
     @property
     def total_iterations(self) -> int:
@@ -98,11 +99,14 @@ def run_sequence(
             else:
                 arm, prob = omega.choose(inst.context)
                 w = float(omega.grid[arm])
+            t1 = time.perf_counter()
             res = solve(inst, w)
+            t2 = time.perf_counter()
             if res.status == "interrupted":
                 raise KeyboardInterrupt
             if arm >= 0:
                 omega.update(arm, inst.context, res.iterations, prob)
+            run.tuner_seconds += (t1 - t0) + (time.perf_counter() - t2)
             run.omega.append(w)
             run.iterations.append(res.iterations)
             run.seconds.append(time.perf_counter() - t0)

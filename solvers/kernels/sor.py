@@ -35,17 +35,47 @@ def _neighbours(X, i, j, k, n0, n):  # pragma: no cover - compiled
     return s
 
 
+@numba.njit(inline="always", **KERNEL_OPTIONS)
+def _row_residual(pr, br, a, b, c, d, wa, wb, wc, wd, diag, off):  # pragma: no cover - compiled
+    """sum over the row of (b - A x)^2; missing neighbour rows enter with weight 0."""
+    n = pr.shape[0]
+    t = 0.0
+    for k in range(n):
+        s = wa * a[k] + wb * b[k] + wc * c[k] + wd * d[k]
+        if k > 0:
+            s += pr[k - 1]
+        if k < n - 1:
+            s += pr[k + 1]
+        r = br[k] - diag * pr[k] + off * s
+        t += r * r
+    return t
+
+
+@numba.njit(inline="always", **KERNEL_OPTIONS)
+def _residual_row(X, B, i, j, n0, n, diag, off):  # pragma: no cover - compiled
+    """sum over grid row (i, j) of (b - A x)^2."""
+    pr = X[i, j]
+    return _row_residual(pr, B[i, j],
+                         X[i - 1, j] if i > 0 else pr, X[i + 1, j] if i < n0 - 1 else pr,
+                         X[i, j - 1] if j > 0 else pr, X[i, j + 1] if j < n - 1 else pr,
+                         1.0 if i > 0 else 0.0, 1.0 if i < n0 - 1 else 0.0,
+                         1.0 if j > 0 else 0.0, 1.0 if j < n - 1 else 0.0, diag, off)
+
+
 @numba.njit(**KERNEL_OPTIONS)
 def sweep_stencil(x, b, n0, n, diag, off, omega):  # pragma: no cover - compiled
-    """One lexicographic SOR sweep in place.
+    """One lexicographic SOR sweep in place; returns ||b - A x|| of the new iterate.
 
-    The point just updated is carried in a register and everything else is summed first, so
-    the loop-carried dependency is a single fused multiply-add per point."""
+    The point just updated is carried in a register and everything else is summed first, so the
+    loop-carried dependency is a single fused multiply-add per point. The residual is computed
+    one row (2D) or one plane (3D) behind the sweep, once its neighbours are final, while they
+    are still in cache: sweep and residual cost one pass over memory."""
     X = x.reshape((n0, n, n))
     B = b.reshape((n0, n, n))
     c = omega / diag
     cw = c * off
     keep = 1.0 - omega
+    t = 0.0
     for i in range(n0):
         for j in range(n):
             prev = 0.0
@@ -64,6 +94,17 @@ def sweep_stencil(x, b, n0, n, diag, off, omega):  # pragma: no cover - compiled
                 new = keep * X[i, j, k] + c * B[i, j, k] + cw * s + cw * prev
                 X[i, j, k] = new
                 prev = new
+            if n0 == 1 and j > 0:
+                t += _residual_row(X, B, 0, j - 1, n0, n, diag, off)
+        if n0 > 1 and i > 0:
+            for j in range(n):
+                t += _residual_row(X, B, i - 1, j, n0, n, diag, off)
+    if n0 == 1:
+        t += _residual_row(X, B, 0, n - 1, n0, n, diag, off)
+    else:
+        for j in range(n):
+            t += _residual_row(X, B, n0 - 1, j, n0, n, diag, off)
+    return math.sqrt(t)
 
 
 @numba.njit(parallel=True, **KERNEL_OPTIONS)
@@ -80,22 +121,6 @@ def sweep_stencil_redblack(x, b, n0, n, diag, off, omega):  # pragma: no cover -
                 X[i, j, k] += omega * ((B[i, j, k] + off * s) / diag - X[i, j, k])
 
 
-@numba.njit(inline="always", **KERNEL_OPTIONS)
-def _row_residual(pr, br, a, b, c, d, wa, wb, wc, wd, diag, off):  # pragma: no cover - compiled
-    """sum over the row of (b - A x)^2; missing neighbour rows enter with weight 0."""
-    n = pr.shape[0]
-    t = 0.0
-    for k in range(n):
-        s = wa * a[k] + wb * b[k] + wc * c[k] + wd * d[k]
-        if k > 0:
-            s += pr[k - 1]
-        if k < n - 1:
-            s += pr[k + 1]
-        r = br[k] - diag * pr[k] + off * s
-        t += r * r
-    return t
-
-
 @numba.njit(**KERNEL_OPTIONS)
 def residual_norm_stencil(x, b, n0, n, diag, off):  # pragma: no cover - compiled
     """||b - A x|| (serial: the sequences this serves are small)."""
@@ -104,12 +129,7 @@ def residual_norm_stencil(x, b, n0, n, diag, off):  # pragma: no cover - compile
     t = 0.0
     for i in range(n0):
         for j in range(n):
-            pr = X[i, j]
-            t += _row_residual(pr, B[i, j],
-                               X[i - 1, j] if i > 0 else pr, X[i + 1, j] if i < n0 - 1 else pr,
-                               X[i, j - 1] if j > 0 else pr, X[i, j + 1] if j < n - 1 else pr,
-                               1.0 if i > 0 else 0.0, 1.0 if i < n0 - 1 else 0.0,
-                               1.0 if j > 0 else 0.0, 1.0 if j < n - 1 else 0.0, diag, off)
+            t += _residual_row(X, B, i, j, n0, n, diag, off)
     return math.sqrt(t)
 
 
@@ -143,9 +163,9 @@ def iterate_stencil(x, b, n0, n, diag, off, omega, redblack, tol, limit, k0, kma
     for k in range(k0 + 1, kmax + 1):
         if redblack:
             sweep_stencil_redblack(x, b, n0, n, diag, off, omega)
+            r = residual_norm_stencil(x, b, n0, n, diag, off)
         else:
-            sweep_stencil(x, b, n0, n, diag, off, omega)
-        r = residual_norm_stencil(x, b, n0, n, diag, off)
+            r = sweep_stencil(x, b, n0, n, diag, off, omega)
         hist[k] = r
         if r < tol:
             return k, 0
