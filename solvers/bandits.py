@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .kernels import bandit as kernel
+
 
 def tsallis_probabilities(losses: np.ndarray, eta: float, tol: float = 1e-13) -> np.ndarray:
     """The 1/2-Tsallis-INF distribution p_i = 4 / (eta (L_i - x))^2 with x chosen so sum p = 1.
@@ -28,15 +30,7 @@ def tsallis_probabilities(losses: np.ndarray, eta: float, tol: float = 1e-13) ->
     iterates decrease monotonically to the root and never cross a pole. (Starting from the
     previous round's x, as is common, can overshoot past min L once losses have grown large.)
     """
-    x = losses.min() - 2.0 / eta
-    for _ in range(100):
-        w = 4.0 / (eta * (losses - x)) ** 2
-        f = w.sum() - 1.0
-        if abs(f) < tol:
-            break
-        x -= f / (eta * np.sum(w**1.5))
-    w = 4.0 / (eta * (losses - x)) ** 2
-    return w / w.sum()
+    return kernel.tsallis_probabilities(np.asarray(losses, dtype=np.float64), float(eta), tol)
 
 
 class _Normaliser:
@@ -65,7 +59,7 @@ class Tuner:
         return self.grid.size
 
     def _sample(self, p: np.ndarray) -> tuple[int, float]:
-        arm = int(self.rng.choice(self.k, p=p))
+        arm = kernel.sample(p, self.rng.random())
         return arm, float(p[arm])
 
     def state(self) -> dict[str, Any]:
@@ -161,13 +155,7 @@ class TsallisInfCB(Tuner):
 
 def chebyshev_features(z: float, degree: int) -> np.ndarray:
     """T_0(z) .. T_degree(z) for z in [-1, 1]."""
-    phi = np.empty(degree + 1)
-    phi[0] = 1.0
-    if degree >= 1:
-        phi[1] = z
-    for k in range(2, degree + 1):
-        phi[k] = 2.0 * z * phi[k - 1] - phi[k - 2]
-    return phi
+    return kernel.chebyshev(float(z), int(degree))
 
 
 class ChebCB(Tuner):
@@ -188,6 +176,7 @@ class ChebCB(Tuner):
         d = self.degree + 1
         self.gram_inv = np.repeat((np.eye(d) / self.ridge)[None], self.k, axis=0)
         self.moment = np.zeros((self.k, d))
+        self.coef = np.zeros((self.k, d))  # gram_inv[a] @ moment[a], kept up to date
 
     def _features(self, context: float) -> np.ndarray:
         z = 2.0 * (context - self.lo) / (self.hi - self.lo) - 1.0 if self.hi > self.lo else 0.0
@@ -195,26 +184,16 @@ class ChebCB(Tuner):
 
     def predict(self, context: float) -> np.ndarray:
         """Predicted normalised cost of every arm at this context."""
-        phi = self._features(context)
-        return np.einsum("kij,kj,i->k", self.gram_inv, self.moment, phi)
+        return self.coef @ self._features(context)
 
     def choose(self, context: float) -> tuple[int, float]:
-        yhat = self.predict(context)
-        best = int(np.argmin(yhat))
-        gamma = self.gamma * math.sqrt(self.k * max(self.t, 1))
-        p = 1.0 / (self.k + gamma * (yhat - yhat[best]))
-        p[best] = 0.0
-        p[best] = 1.0 - p.sum()
+        p = kernel.igw_probabilities(self.predict(context), self.gamma * math.sqrt(self.k * max(self.t, 1)))
         return self._sample(p)
 
     def update(self, arm: int, context: float, iterations: int, probability: float) -> None:
         self.t += 1
         y = self.norm(float(iterations))
-        phi = self._features(context)
-        g = self.gram_inv[arm]
-        gphi = g @ phi
-        self.gram_inv[arm] = g - np.outer(gphi, gphi) / (1.0 + phi @ gphi)  # Sherman-Morrison
-        self.moment[arm] += y * phi
+        kernel.ridge_update(self.gram_inv, self.moment, self.coef, arm, self._features(context), y)
 
     def _state(self) -> dict[str, Any]:
         return {"range": [self.lo, self.hi], "degree": self.degree, "ridge": self.ridge,
@@ -224,6 +203,7 @@ class ChebCB(Tuner):
         super()._load(s)
         self.gram_inv = np.asarray(s["gram_inv"], dtype=np.float64)
         self.moment = np.asarray(s["moment"], dtype=np.float64)
+        self.coef = np.einsum("kij,kj->ki", self.gram_inv, self.moment)
 
 
 def from_state(s: dict[str, Any]) -> Tuner:
