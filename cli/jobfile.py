@@ -103,9 +103,14 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_UNION_TAG = re.compile(r"^([A-Z]\w*|(constrained-)?(float|int|str|bool)|.*\[.*)$")
+
+
 def _first_error(exc: ValidationError, where: str, prefix: str = "") -> BadInput:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+    """One line for the most specific error; pydantic's union-branch tags are not job keys."""
+    errors = exc.errors()
+    err = max(errors, key=lambda e: (isinstance(e.get("input"), dict | list) is False, len(e["loc"])))
+    loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "" and not _UNION_TAG.match(str(p)))
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif err["type"] == "missing":
@@ -114,7 +119,7 @@ def _first_error(exc: ValidationError, where: str, prefix: str = "") -> BadInput
         msg = err["msg"].removeprefix("Value error, ")
         if not isinstance(err.get("input"), dict | list):
             msg += f" (got {err['input']!r})"
-    more = len(exc.errors()) - 1
+    more = len(errors) - 1
     tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
     return BadInput(f"{where}: {loc or prefix}: {msg}{tail}")
 

@@ -367,6 +367,7 @@ def cross_check(problem: Params, solver: Params, baselines: list[str]) -> tuple[
         return "solver.omega", "a tuned omega on cg needs preconditioner: ssor"
     if sequence and solver.type == "cg" and solver.preconditioner not in ("ssor", "none"):
         return "solver.preconditioner", "on a sequence, cg runs with ssor or none"
-    if solver.type == "sor" and solver.ordering == "red-black" and problem.type == "matrix-market":
-        return "solver.ordering", "red-black ordering needs a stencil problem"
+    if (solver.type == "sor" and solver.ordering == "red-black"
+            and (problem.type == "matrix-market" or getattr(problem, "operator", "") == "csr")):
+        return "solver.ordering", "red-black ordering needs a stencil operator"
     return None

@@ -69,6 +69,11 @@ def load_problem(job: Job) -> Any:
         check = SOLVERS[job.solver.type].check
         if check is not None:
             check(problem)
+        omega = getattr(job.solver, "omega", None)
+        if getattr(omega, "state", None):  # a shared tuner state must fit the job
+            from .tunerstate import check_state
+
+            check_state(Path(omega.state), omega.tuner, omega.grid.values())
     except InputError as exc:
         raise BadInput(f"{job.source}: {_key('problem', exc.param)}: {exc}") from None
     return problem
@@ -126,6 +131,9 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
         except InputError as exc:  # e.g. a preconditioner that does not suit the matrix
             message = f"{job.source}: {_key('solver', exc.param)}: {exc}"
             record.update(status="failed", reason="bad_input", message=message)
+            code = EXIT_BAD_INPUT
+        except BadInput as exc:  # e.g. a tuner state file that does not fit the job
+            record.update(status="failed", reason="bad_input", message=str(exc))
             code = EXIT_BAD_INPUT
         except KeyboardInterrupt:
             record.update(status="interrupted", reason="signal", message="interrupted")

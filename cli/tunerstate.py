@@ -27,25 +27,36 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _read(path: Path) -> Any:
+    from learnsolve.solvers.bandits import from_state
+
+    try:
+        return from_state(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{path}: not a learnsolve tuner state: {exc}") from None
+
+
+def check_state(path: Path, kind: str, grid: Any) -> None:
+    """BadInput unless ``path`` is missing (a fresh start) or holds a ``kind`` tuner on ``grid``."""
+    if not path.exists():
+        return
+    with locked(path):
+        tuner = _read(path)
+    if tuner.kind != kind:
+        raise BadInput(f"{path}: tuner state was made by a {tuner.kind} tuner, the job asks for "
+                       f"{kind}; use a new state file")
+    if list(tuner.grid) != list(grid):
+        raise BadInput(f"{path}: tuner state was made on another omega grid; use a new state file")
+
+
 class PersistentTuner:
     def __init__(self, path: Path, fresh: Any):
-        from learnsolve.solvers.bandits import from_state
-
         self.path = path
-        self._from_state = from_state
+        check_state(path, fresh.kind, fresh.grid)
         with locked(path):
-            self.tuner = self._read() if path.exists() else fresh
-        if self.tuner.kind != fresh.kind or list(self.tuner.grid) != list(fresh.grid):
-            raise BadInput(f"{path}: tuner state was made by a {self.tuner.kind} tuner on another "
-                           f"omega grid; use a new state file or the same tuner settings")
+            self.tuner = _read(path) if path.exists() else fresh
         self.grid = self.tuner.grid
         self.start_t = self.tuner.t
-
-    def _read(self) -> Any:
-        try:
-            return self._from_state(json.loads(self.path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise BadInput(f"{self.path}: not a learnsolve tuner state: {exc}") from None
 
     def choose(self, context: float) -> tuple[int, float]:
         return self.tuner.choose(context)
@@ -53,6 +64,6 @@ class PersistentTuner:
     def update(self, arm: int, context: float, iterations: int, probability: float) -> None:
         with locked(self.path):
             if self.path.exists():
-                self.tuner = self._read()
+                self.tuner = _read(self.path)
             self.tuner.update(arm, context, iterations, probability)
             write_atomic(self.path, json.dumps(self.tuner.state()), durable=False)

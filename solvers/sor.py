@@ -41,13 +41,16 @@ def sor(
     """Solve A x = b by SOR with relaxation factor 0 < omega < 2 (omega = 1: Gauss-Seidel).
 
     ``ordering``: ``natural`` (lexicographic, sequential) or ``red-black`` (parallel; stencil
-    operators only). Stops when ||b - A x_k|| < rtol ||b - A x_0|| (``converged``), after
+    operators only). Stops when ||b - A x_k|| < rtol ||b - A x_0|| (``converged``; never asking
+    for less than 8 eps ||b||, what rounding allows), after
     ``maxiter`` sweeps (``max_iterations``), or when the residual is NaN/Inf or exceeds
     dtol ||b - A x_0|| (``diverged``); KeyboardInterrupt ends it as ``interrupted`` with the sweeps
     so far. ``callback(k, ||r_k||)`` is called after every sweep.
     """
     if not 0.0 < omega < 2.0:
         raise InputError(f"SOR needs 0 < omega < 2, got {omega}")
+    if ordering not in ("natural", "red-black"):
+        raise InputError(f"ordering must be 'natural' or 'red-black', got {ordering!r}")
     op = as_operator(A)
     b = np.ascontiguousarray(b, dtype=np.float64).ravel()
     if b.shape[0] != op.n:
@@ -60,7 +63,7 @@ def sor(
 
         def iterate(tol: float, limit: float, k0: int, kmax: int, hist: np.ndarray) -> tuple:
             return kernels.iterate_stencil(*args, omega, ordering == "red-black", tol, limit,
-                                           k0, kmax, hist)
+                                           k0, kmax, hist, done)
 
         r0 = kernels.residual_norm_stencil(*args)
     else:
@@ -73,13 +76,16 @@ def sor(
 
         def iterate(tol: float, limit: float, k0: int, kmax: int, hist: np.ndarray) -> tuple:
             return kernels.iterate_csr(a.indptr, a.indices, a.data, diag, b, x, omega, tol, limit,
-                                       k0, kmax, hist)
+                                       k0, kmax, hist, done)
 
         r0 = kernels.residual_norm_csr(a.indptr, a.indices, a.data, b, x)
 
     hist = np.empty(maxiter + 1)
     hist[0] = r0
-    tol, limit = rtol * r0, dtol * r0
+    done = np.zeros(1, dtype=np.int64)  # sweeps applied to x, kept by the kernel
+    # a floor at rounding level: from a start that is already exact, rtol * r0 is unreachable
+    tol = max(rtol * r0, 8 * np.finfo(float).eps * float(np.linalg.norm(b)))
+    limit = dtol * r0
     # compiled chunks of about a million point updates keep Ctrl-C and progress responsive
     chunk = max(1, 1_000_000 // op.n)
     k, code = 0, 1
@@ -87,7 +93,7 @@ def sor(
     try:
         if not math.isfinite(r0):
             code = 2
-        elif r0 == 0.0:
+        elif r0 < tol or r0 == 0.0:
             code = 0
         while code == 1 and k < maxiter:
             k_prev = k
@@ -96,7 +102,7 @@ def sor(
                 for j in range(k_prev + 1, k + 1):
                     callback(j, hist[j])
     except KeyboardInterrupt:
-        code = 3
+        k, code = int(done[0]), 3
     if code == 0:
         status, reason = "converged", "rtol"
         message = f"||r|| = {hist[k]:.3e} < {tol:.3e} after {k} sweeps"

@@ -24,7 +24,10 @@ def tsallis_probabilities(losses, eta, tol):  # pragma: no cover - compiled
             df += eta * w[i] ** 1.5
         if abs(f) < tol:
             break
-        x -= f / df
+        step = f / df
+        x -= step
+        if abs(step) <= 1e-15 * abs(x):  # rounding floor: large cumulative losses stop here
+            break
     total = 0.0
     for i in range(k):
         w[i] = 4.0 / (eta * (losses[i] - x)) ** 2

@@ -157,9 +157,11 @@ def residual_norm_csr(indptr, indices, data, b, x):  # pragma: no cover - compil
 
 
 @numba.njit(**KERNEL_OPTIONS)
-def iterate_stencil(x, b, n0, n, diag, off, omega, redblack, tol, limit, k0, kmax, hist):  # pragma: no cover
+def iterate_stencil(x, b, n0, n, diag, off, omega, redblack, tol, limit, k0, kmax, hist, done):
     """Sweeps k0+1 .. kmax until ||b - A x|| < tol; returns (k, code): 0 converged, 1 not yet,
-    2 diverged (NaN/Inf or residual above ``limit``). ``hist[k]`` gets the residual after sweep k."""
+    2 diverged (NaN/Inf or residual above ``limit``). ``hist[k]`` gets the residual after sweep k
+    and ``done[0] = k``, so a caller interrupted before it sees the return value still knows
+    how many sweeps x has had."""
     for k in range(k0 + 1, kmax + 1):
         if redblack:
             sweep_stencil_redblack(x, b, n0, n, diag, off, omega)
@@ -167,6 +169,7 @@ def iterate_stencil(x, b, n0, n, diag, off, omega, redblack, tol, limit, k0, kma
         else:
             r = sweep_stencil(x, b, n0, n, diag, off, omega)
         hist[k] = r
+        done[0] = k
         if r < tol:
             return k, 0
         if not r <= limit:
@@ -175,12 +178,13 @@ def iterate_stencil(x, b, n0, n, diag, off, omega, redblack, tol, limit, k0, kma
 
 
 @numba.njit(**KERNEL_OPTIONS)
-def iterate_csr(indptr, indices, data, diag, b, x, omega, tol, limit, k0, kmax, hist):  # pragma: no cover
+def iterate_csr(indptr, indices, data, diag, b, x, omega, tol, limit, k0, kmax, hist, done):
     """As :func:`iterate_stencil`, lexicographic, on a CSR matrix."""
     for k in range(k0 + 1, kmax + 1):
         sweep_csr(indptr, indices, data, diag, b, x, omega)
         r = residual_norm_csr(indptr, indices, data, b, x)
         hist[k] = r
+        done[0] = k
         if r < tol:
             return k, 0
         if not r <= limit:
