@@ -15,7 +15,6 @@ import sys
 import textwrap
 import time
 from datetime import datetime, timedelta, timezone
-from importlib import resources
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,7 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 import yaml
-from click.testing import Result
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from clihelpers import PNG_MAGIC, bundled, error_line, sets
 
 EXAMPLES: dict[str, list[str]] = {
     # bundled example -> --set overrides that keep it small (matrix-market-cg runs unchanged)
@@ -45,23 +42,6 @@ def small_job(**sections: Any) -> dict[str, Any]:
     for key, value in sections.items():
         job[key] = {**job.get(key, {}), **value} if isinstance(value, dict) else value
     return job
-
-
-def bundled(name: str) -> Path:
-    return Path(str(resources.files("learnsolve.configs").joinpath(f"{name}.yaml")))
-
-
-def sets(*overrides: str) -> list[str]:
-    return [a for o in overrides for a in ("--set", o)]
-
-
-def error_line(result: Result) -> str:
-    """The one line a bad-input error must leave on stderr (and no traceback anywhere)."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert len(lines) == 1, f"expected exactly one line on stderr, got {lines}"
-    return lines[0]
 
 
 def write_mtx(path: Path, a: Any, symmetry: str | None = None) -> Path:

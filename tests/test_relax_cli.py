@@ -9,33 +9,14 @@ from __future__ import annotations
 import json
 import subprocess
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import Result
+from clihelpers import PNG_MAGIC, bundled, error_line, sets
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ALL_BASELINES = ["best-fixed", "instance-optimal", "gauss-seidel", "cg"]
-
-
-def bundled(name: str) -> Path:
-    return Path(str(resources.files("learnsolve.configs").joinpath(f"{name}.yaml")))
-
-
-def sets(*overrides: str) -> list[str]:
-    return [a for o in overrides for a in ("--set", o)]
-
-
-def error_line(result: Result) -> str:
-    """The one line a bad-input error must leave on stderr (and no traceback anywhere)."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert len(lines) == 1, f"expected exactly one line on stderr, got {lines}"
-    return lines[0]
 
 
 def sequence_job(instances: int = 150, omega: Any = None, baselines: list[str] | None = None,

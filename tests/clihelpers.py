@@ -1,0 +1,27 @@
+"""Helpers shared by the CLI test modules."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from click.testing import Result
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def bundled(name: str) -> Path:
+    return Path(str(resources.files("learnsolve.configs").joinpath(f"{name}.yaml")))
+
+
+def sets(*overrides: str) -> list[str]:
+    return [a for o in overrides for a in ("--set", o)]
+
+
+def error_line(result: Result) -> str:
+    """The one line a bad-input error must leave on stderr (and no traceback anywhere)."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert len(lines) == 1, f"expected exactly one line on stderr, got {lines}"
+    return lines[0]
