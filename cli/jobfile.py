@@ -31,6 +31,8 @@ class JobSection(BaseModel):
     baselines: list[Literal[BASELINES]] = Field(  # type: ignore[valid-type]
         default_factory=list, description="comparators for a sequence: " + ", ".join(BASELINES))
     output: OutputSection = Field(default_factory=OutputSection)
+    sweep: dict[str, Any] | None = Field(None, description="dotted keys -> lists (learnsolve sweep)")
+    cluster: dict[str, Any] | None = Field(None, description="batch resources (learnsolve sweep)")
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Job:
     output: OutputSection
     source: Path | None
     baselines: list[str]
+    sweep: dict[str, Any] | None = None
 
     def resolved(self) -> dict[str, Any]:
         """The job with every default filled in, as plain data (rerunning it reproduces the run)."""
@@ -65,6 +68,18 @@ def _scalar(text: str) -> Any:
     return yaml.safe_load(text) if text.strip() else ""
 
 
+def set_dotted(data: dict[str, Any], key: str, value: Any, what: str = "--set") -> None:
+    """data[a][b][c] = value for key "a.b.c", creating mappings on the way."""
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise BadInput(f"{what} {key}: {part} is not a mapping")
+        node = child
+    node[parts[-1]] = value
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
     for item in overrides:
         key, sep, value = item.partition("=")
@@ -74,14 +89,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
             parsed = _scalar(value)
         except yaml.YAMLError:
             raise BadInput(f"--set {key}: cannot parse value {value!r}") from None
-        node = data
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise BadInput(f"--set {key}: {part} is not a mapping")
-            node = child
-        node[parts[-1]] = parsed
+        set_dotted(data, key, parsed)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -156,7 +164,7 @@ def validate(data: dict[str, Any], source: Path | None) -> Job:
         raise BadInput(f"{where}: {clash[0]}: {clash[1]}")
     name = top.name or (source.stem if source else "job")
     return Job(name, top.seed, sections["problem"], sections["solver"], top.output, source,
-               list(top.baselines))
+               list(top.baselines), top.sweep)
 
 
 def load_job(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Job:

@@ -80,6 +80,8 @@ def run(job: Path, out: Path | None, overrides: tuple[str, ...], threads: int | 
     from .runner import run_job
 
     spec = load_job(job, overrides)
+    if spec.sweep:
+        raise BadInput(f"{job}: sweep: this job is a sweep; run it with learnsolve sweep")
     try:
         code, run_dir, record = run_job(spec, out, threads, quiet)
     except KeyboardInterrupt:  # while loading the problem, before a run directory exists
@@ -163,6 +165,102 @@ def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: in
     if out is not None and out.exists():
         raise BadInput(f"{out}: exists; choose a new file name")
     run_bench(load_job(job, overrides), threads, repeat, out)
+
+
+@cli.command()
+@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Parent of the sweep directory (default: the job's output.dir).")
+@click.option("--dry-run", is_flag=True, help="List the points and exit.")
+@click.option("--index", type=click.IntRange(min=0), help="Run point K only (a batch array task).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Local processes or LocalCluster workers (default: the CPUs this process may use).")
+@click.option("--scheduler", help="Dask scheduler address (tcp://host:port).")
+@click.option("--scheduler-file", type=click.Path(dir_okay=False), help="Dask scheduler file.")
+@click.option("--emit-sbatch", "emit_sbatch", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write a SLURM array script for all points (- for stdout) and exit.")
+@click.option("--emit-pbs", "emit_pbs", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write a PBS array script for all points (- for stdout) and exit.")
+@reports_bad_input
+def sweep(job: Path, overrides: tuple[str, ...], out: Path | None, dry_run: bool, index: int | None,
+          executor: str, workers: int | None, scheduler: str | None, scheduler_file: str | None,
+          emit_sbatch: str | None, emit_pbs: str | None) -> None:
+    """Run a job's sweep: grid over its sweep: keys; exit 4 if any point failed."""
+    from . import sweep as sw
+
+    spec = sw.load_sweep(job, overrides, out)
+    if dry_run:
+        for p in spec.points:
+            click.echo(f"{p.index}\t{p.digest}\t" + "  ".join(f"{k}={v}" for k, v in p.values.items()))
+        return
+    for kind, target in (("slurm", emit_sbatch), ("pbs", emit_pbs)):
+        if target is not None:
+            text = sw.batch_script(spec, kind, overrides)
+            if target == "-":
+                click.echo(text, nl=False)
+            elif Path(target).exists():
+                raise BadInput(f"{target}: exists; choose a new file name")
+            else:
+                Path(target).write_text(text)
+            return
+    n = len(spec.points)
+    if index is not None and index >= n:
+        raise BadInput(f"--index {index}: the sweep has {n} points (0..{n - 1})")
+    pending = sw.prepare(spec)
+    finished = n - len(pending)
+    if index is not None:
+        pending = [p for p in pending if p.index == index]
+    click.echo(f"sweep {spec.directory}: {n} points, {finished} already finished, "
+               f"{len(pending)} to run", err=True)
+    if executor == "dask":
+        results = sw.run_dask(spec, pending, workers, scheduler, scheduler_file)
+    else:
+        results = sw.run_local(spec, pending, workers if index is None else 1)
+    keys, rows = sw.collect(spec.directory)
+    _print_collect(keys, rows)
+    failed = sorted(k for k, r in results.items() if r["status"] == "failed")
+    for k in failed:
+        click.echo(f"learnsolve: point {k} failed: {results[k]['message']}", err=True)
+    if failed:
+        sys.exit(4)
+    if index is not None and pending:
+        sys.exit(results[index]["exit_code"])
+
+
+def _print_collect(keys: list[str], rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for col in ["index", *keys, "status", "iterations", "relative_residual", "total_s"]:
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*[_cell(r[c]) for c in ["index", *keys, "status", "iterations",
+                                              "relative_residual", "total_s"]])
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _cell(v: Any) -> str:
+    return "-" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+@cli.command()
+@click.argument("sweep_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--plot", "metric", help="Plot this column (e.g. iterations, total_s) ...")
+@click.option("--against", help="... against this swept key.")
+@reports_bad_input
+def collect(sweep_dir: Path, metric: str | None, against: str | None) -> None:
+    """Gather a sweep's points into one table (printed, and collect.csv in SWEEP_DIR)."""
+    from . import sweep as sw
+
+    keys, rows = sw.collect(sweep_dir)
+    _print_collect(keys, rows)
+    if metric:
+        if not against:
+            raise BadInput("--plot needs --against KEY")
+        click.echo(str(sw.plot_metric(sweep_dir, keys, rows, metric, against)))
 
 
 def main() -> None:

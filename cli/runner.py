@@ -30,8 +30,11 @@ class SignalGuard:
             raise KeyboardInterrupt
 
     def __enter__(self) -> SignalGuard:
-        for s in (signal.SIGINT, signal.SIGTERM):
-            self._old[s] = signal.signal(s, self._handler)
+        import threading
+
+        if threading.current_thread() is threading.main_thread():  # not in a Dask worker thread
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handler)
         return self
 
     def __exit__(self, *exc: Any) -> None:
