@@ -59,7 +59,7 @@ def cli() -> None:
       learnsolve example poisson2d-cg > job.yaml
       learnsolve run job.yaml --set problem.n=256
     Exit codes: 0 converged, 1 runtime error, 2 bad input, 3 not converged,
-    130/143 interrupted (SIGINT/SIGTERM).
+    4 some sweep points failed, 130/143 interrupted (SIGINT/SIGTERM).
     """
 
 

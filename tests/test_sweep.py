@@ -189,3 +189,17 @@ def test_collect_plots_a_metric_against_a_swept_key(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     bad = cli("collect", sweep_dir, "--plot", "iterations", "--against", "nope")
     assert bad.returncode == 2 and "not a swept key" in bad.stderr
+
+
+def test_bundled_sweep_example_runs(tmp_path):
+    from importlib import resources
+
+    job = Path(str(resources.files("learnsolve.configs").joinpath("sweep-poisson.yaml")))
+    res = cli("sweep", job, "--out", tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader((tmp_path / "sweep-poisson-sweep" / "collect.csv").open()))
+    assert len(rows) == 12 and {r["status"] for r in rows} == {"converged"}
+    amg = [int(r["iterations"]) for r in rows if r["solver.preconditioner"] == "amg"]
+    plain = [int(r["iterations"]) for r in rows if r["solver.preconditioner"] == "none"]
+    assert max(amg) < 15 < min(plain)  # AMG's count does not grow with n; CG's does
+    assert not (job.parent / "runs").exists()
