@@ -26,6 +26,8 @@ import scipy.sparse as sp
 import yaml
 from clihelpers import PNG_MAGIC, bundled, error_line, sets
 
+from learnsolve.cli.paths import bundled_examples
+
 EXAMPLES: dict[str, list[str]] = {
     # bundled example -> --set overrides that keep it small (matrix-market-cg runs unchanged)
     "poisson2d-cg": ["problem.n=31"],
@@ -76,7 +78,7 @@ def test_list_names_problems_solvers_and_examples(run_cli, monkeypatch):
         assert word in result.stdout
 
 
-@pytest.mark.parametrize("name", list(EXAMPLES))
+@pytest.mark.parametrize("name", list(bundled_examples()))
 def test_example_prints_the_bundled_file_which_validates(name, run_cli, tmp_path):
     result = run_cli("example", name)
     assert result.exit_code == 0, result.stderr

@@ -282,18 +282,6 @@ RELAX_EXAMPLES = {
 }
 
 
-@pytest.mark.parametrize("name", [*RELAX_EXAMPLES, "sor-poisson2d"])
-def test_example_prints_and_validates(name, run_cli, tmp_path):
-    result = run_cli("example", name)
-    assert result.exit_code == 0, result.stderr
-    assert result.stdout == bundled(name).read_text()
-    job = tmp_path / f"{name}.yaml"
-    job.write_text(result.stdout)
-    checked = run_cli("validate", job)
-    assert checked.exit_code == 0, checked.stderr
-    assert "ok" in checked.stdout and name in checked.stdout
-
-
 def test_list_names_the_sequence_problems_and_examples(run_cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "120")
     result = run_cli("list")

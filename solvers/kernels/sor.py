@@ -18,24 +18,6 @@ from . import KERNEL_OPTIONS
 
 
 @numba.njit(inline="always", **KERNEL_OPTIONS)
-def _neighbours(X, i, j, k, n0, n):  # pragma: no cover - compiled
-    s = 0.0
-    if i > 0:
-        s += X[i - 1, j, k]
-    if i < n0 - 1:
-        s += X[i + 1, j, k]
-    if j > 0:
-        s += X[i, j - 1, k]
-    if j < n - 1:
-        s += X[i, j + 1, k]
-    if k > 0:
-        s += X[i, j, k - 1]
-    if k < n - 1:
-        s += X[i, j, k + 1]
-    return s
-
-
-@numba.njit(inline="always", **KERNEL_OPTIONS)
 def _row_residual(pr, br, a, b, c, d, wa, wb, wc, wd, diag, off):  # pragma: no cover - compiled
     """sum over the row of (b - A x)^2; missing neighbour rows enter with weight 0."""
     n = pr.shape[0]
