@@ -142,8 +142,9 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
             record.update(status="interrupted", reason="signal", message="interrupted")
             code = guard.exit_code
         except Exception as exc:
-            record.update(status="failed", reason=type(exc).__name__, message=str(exc))
-            LOG.error("%s", traceback.format_exc())
+            record.update(status="failed", reason=type(exc).__name__,
+                          message=f"{type(exc).__name__}: {exc} (traceback in {run_dir / 'log.txt'})")
+            log_to_file(traceback.format_exc())  # the terminal gets the one-line summary below
             code = EXIT_RUNTIME
         finally:
             finished = utc_now()

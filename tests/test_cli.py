@@ -673,3 +673,24 @@ def test_bench_compares_with_scipy_and_pyamg_on_the_same_system(prec, run_cli, w
     # never overwrites
     again = run_cli("bench", job, "--repeat", "1", "--out", table)
     assert again.exit_code == 2 and "exists" in again.stderr
+
+
+def test_runtime_error_is_exit_1_with_the_traceback_in_the_log_only(run_cli, runs, write_job, tmp_path,
+                                                                     monkeypatch):
+    import dataclasses
+
+    from learnsolve.cli import registry
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setitem(registry.SOLVERS, "cg", dataclasses.replace(registry.SOLVERS["cg"], call=boom))
+    job = write_job({"problem": {"type": "poisson", "n": 8}, "solver": {"type": "cg"}})
+    result = run_cli("run", job, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr and "kaboom" in result.stderr
+    run_dir = runs.find(tmp_path / "out")
+    rec = runs.result(run_dir)
+    assert (rec["status"], rec["reason"], rec["exit_code"]) == ("failed", "RuntimeError", 1)
+    log = (run_dir / "log.txt").read_text()
+    assert "Traceback" in log and "kaboom" in log
