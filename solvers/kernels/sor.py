@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 from numba import prange
 
 from . import KERNEL_OPTIONS
@@ -93,8 +94,10 @@ def sweep_stencil(x, b, n0, n, diag, off, omega):  # pragma: no cover - compiled
 def sweep_stencil_redblack(x, b, n0, n, diag, off, omega):  # pragma: no cover - compiled
     """One red-black SOR sweep in place, then ||b - A x|| of the new iterate: all red points
     (i+j+k even) in parallel over grid rows, then black, then the residual, also in parallel.
-    Missing neighbour rows enter with weight 0, so the inner loops carry no boundary branches
-    but at the row ends."""
+
+    Each row is updated whole, into a small buffer: the new value where the colour matches, the
+    old one elsewhere, so the inner loop is unit-stride and free of dependencies (it vectorises;
+    a stride-2 loop over one colour does not), and missing neighbour rows enter with weight 0."""
     X = x.reshape((n0, n, n))
     B = b.reshape((n0, n, n))
     c = omega / diag
@@ -113,13 +116,15 @@ def sweep_stencil_redblack(x, b, n0, n, diag, off, omega):  # pragma: no cover -
             wb = 1.0 if i < n0 - 1 else 0.0
             wc = 1.0 if j > 0 else 0.0
             wd = 1.0 if j < n - 1 else 0.0
-            for k in range((i + j + colour) % 2, n, 2):
+            parity = (i + j + colour) % 2
+            new = np.empty(n)
+            for k in range(n):
                 s = wa * ra[k] + wb * rb[k] + wc * rc[k] + wd * rd[k]
-                if k > 0:
-                    s += pr[k - 1]
-                if k < n - 1:
-                    s += pr[k + 1]
-                pr[k] = keep * pr[k] + c * (br[k] + off * s)
+                s += (pr[k - 1] if k > 0 else 0.0) + (pr[k + 1] if k < n - 1 else 0.0)
+                mine = 1.0 if (k & 1) == parity else 0.0
+                new[k] = pr[k] + mine * (keep * pr[k] + c * (br[k] + off * s) - pr[k])
+            for k in range(n):
+                pr[k] = new[k]
     t = 0.0
     for row in prange(n0 * n):
         i = row // n
