@@ -49,7 +49,10 @@ def plot_run(run_dir: Path, record: dict[str, Any]) -> Path | None:
     history = run_dir / "history.csv"
     if not history.is_file():
         return None
-    cols = read_csv(history)
+    try:
+        cols = read_csv(history)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"{history}: cannot read: {exc}") from None
     if cols.get("omega"):
         return plot_sequence(run_dir, record, cols)
     if cols.get("relative_residual"):

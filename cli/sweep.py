@@ -58,7 +58,6 @@ class Point:
 class Sweep:
     name: str
     source: Path
-    keys: list[str]
     points: list[Point]
     cluster: ClusterSection
     out: Path
@@ -109,8 +108,7 @@ def load_sweep(path: Path, overrides: tuple[str, ...] = (), out: Path | None = N
         digest = hashlib.sha256(resolved.encode()).hexdigest()[:10]
         points.append(Point(k, values, job, point_data, digest))
     base = points[0].job
-    keys = list(points[0].values)
-    return Sweep(base.name, path, keys, points, cluster, Path(out) if out else Path(base.output.dir))
+    return Sweep(base.name, path, points, cluster, Path(out) if out else Path(base.output.dir))
 
 
 def point_status(folder: Path) -> dict[str, Any] | None:
@@ -297,7 +295,10 @@ def collect(sweep_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
         raise BadInput(f"{sweep_dir}: not a sweep directory (no point folders)")
     rows, keys = [], []
     for folder in folders:
-        point = json.loads((folder / "point.json").read_text())
+        try:
+            point = json.loads((folder / "point.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BadInput(f"{folder / 'point.json'}: cannot read: {exc}") from None
         keys = keys or list(point["values"])
         rec = point_status(folder) or {}
         t = rec.get("timings", {})

@@ -16,9 +16,6 @@ from .precond import SSOR
 from .result import SolveResult
 from .sor import sor, young_omega
 
-METHODS = ("sor", "ssor-pcg")
-BASELINES = ("best-fixed", "instance-optimal", "gauss-seidel", "cg")
-
 
 class InstanceLike(Protocol):
     A: Any
@@ -169,7 +166,9 @@ def instance_optimal(instances: Sequence[InstanceLike], solve: Solve, grid: np.n
 
 def baselines(instances: Sequence[InstanceLike], method: str, grid: np.ndarray, names: Sequence[str],
               rtol: float, maxiter: int, ordering: str = "natural") -> dict[str, dict[str, Any]]:
-    """Each comparator's per-instance iterations and total; ``best-fixed`` also names its omega."""
+    """Each comparator's per-instance iterations and total; ``best-fixed`` also names its omega.
+
+    ``names`` from: ``best-fixed``, ``instance-optimal``, ``gauss-seidel``, ``cg``."""
     solve = make_solve(method, rtol, maxiter, ordering)
     out: dict[str, dict[str, Any]] = {}
     grid_iters = None

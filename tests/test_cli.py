@@ -694,3 +694,13 @@ def test_runtime_error_is_exit_1_with_the_traceback_in_the_log_only(run_cli, run
     assert (rec["status"], rec["reason"], rec["exit_code"]) == ("failed", "RuntimeError", 1)
     log = (run_dir / "log.txt").read_text()
     assert "Traceback" in log and "kaboom" in log
+
+
+def test_report_on_a_damaged_history_is_bad_input(run_cli, runs, write_job, tmp_path):
+    job = write_job({"problem": {"type": "poisson", "n": 8}, "solver": {"type": "cg"}})
+    assert run_cli("run", job, "--out", tmp_path / "out", "-q").exit_code == 0
+    run_dir = runs.find(tmp_path / "out")
+    (run_dir / "history.csv").write_text("iteration,relative_residual\n0,abc\n")
+    result = run_cli("report", run_dir)
+    assert result.exit_code == 2
+    assert "history.csv: cannot read" in error_line(result)

@@ -203,3 +203,14 @@ def test_bundled_sweep_example_runs(tmp_path):
     plain = [int(r["iterations"]) for r in rows if r["solver.preconditioner"] == "none"]
     assert max(amg) < 15 < min(plain)  # AMG's count does not grow with n; CG's does
     assert not (job.parent / "runs").exists()
+
+
+def test_collect_on_a_damaged_point_is_bad_input(tmp_path):
+    job = sweep_job(tmp_path, {"problem.n": [8]})
+    assert cli("sweep", job, "--out", tmp_path / "out", "--dry-run").returncode == 0
+    folder = tmp_path / "out" / "sw-sweep" / "p0000-x"
+    folder.mkdir(parents=True)
+    (folder / "point.json").write_text("{not json")
+    res = cli("collect", tmp_path / "out" / "sw-sweep")
+    assert res.returncode == 2 and "point.json: cannot read" in res.stderr
+    assert "Traceback" not in res.stderr
