@@ -51,8 +51,8 @@ class Job:
         return {
             "name": self.name,
             "seed": self.seed,
-            "problem": self.problem.model_dump(mode="json"),
-            "solver": self.solver.model_dump(mode="json"),
+            "problem": self.problem.model_dump(mode="json", by_alias=True),
+            "solver": self.solver.model_dump(mode="json", by_alias=True),
             "baselines": list(self.baselines),
             "output": self.output.model_dump(mode="json"),
         }

@@ -27,7 +27,8 @@ def _type_name(annotation: Any) -> str:
 
 def _params(entry: Entry) -> str:
     lines = []
-    for name, field in entry.params.model_fields.items():
+    for key, field in entry.params.model_fields.items():
+        name = field.alias or key
         if name == "type":
             continue
         default = "required" if field.is_required() else f"= {field.get_default(call_default_factory=True)!r}"

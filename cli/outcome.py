@@ -22,6 +22,7 @@ class Outcome:
     history: dict[str, Any] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     baselines: dict[str, Any] | None = None
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name -> CSV columns
 
     def record(self) -> dict[str, Any]:
         rec = {

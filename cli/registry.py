@@ -11,27 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 
-from . import paths
-
-
-class Params(BaseModel):
-    """Base of every parameter model: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-def _existing_file(value: str, info: ValidationInfo) -> str:
-    base = (info.context or {}).get("base_dir")
-    p = paths.resolve(value, base)
-    if not p.is_file():
-        raise ValueError(f"file not found: {p}")
-    return value if value.startswith(paths.BUILTIN) else str(p.resolve())
-
-
-InputFile = Annotated[str, AfterValidator(_existing_file)]
-
+from . import flames, paths
+from .params import InputFile, Params
 
 # ---------------------------------------------------------------- problems
 
@@ -221,7 +204,7 @@ def is_sequence(problem: Any) -> bool:
 
 
 def _run_cg(problem: Any, p: CGParams, callback: Callable[..., None] | None = None,
-            job: Any = None) -> Any:
+            job: Any = None, run_dir: Any = None) -> Any:
     from learnsolve.solvers.cg import cg
 
     from .outcome import from_solve
@@ -236,7 +219,7 @@ def _run_cg(problem: Any, p: CGParams, callback: Callable[..., None] | None = No
 
 
 def _run_sor(problem: Any, p: SORParams, callback: Callable[..., None] | None = None,
-             job: Any = None) -> Any:
+             job: Any = None, run_dir: Any = None) -> Any:
     from learnsolve.solvers.sor import sor
 
     from .outcome import from_solve
@@ -338,6 +321,8 @@ PROBLEMS: dict[str, Entry] = {
               "sequence: 5-point Laplacian + c_t I, random shifts and rhs", _build_shifted),
         Entry("heat-sequence", HeatParams,
               "sequence: Crank-Nicolson steps of a 2D heat equation, kappa(t), moving source", _build_heat),
+        Entry("premixed-flame", flames.FlameParams,
+              "1D freely-propagating premixed flame: simplified one-step model or Cantera", flames.build_flame),
     ]
 }
 
@@ -348,6 +333,11 @@ SOLVERS: dict[str, Entry] = {
               _run_cg, check=_check_symmetric),
         Entry("sor", SORParams, "successive over-relaxation, natural or red-black ordering",
               _run_sor),
+        Entry("flame-reference", flames.ReferenceParams,
+              "flame speed and profiles: shooting + solve_bvp (simplified), Cantera FreeFlame (cantera)",
+              flames.run_reference),
+        Entry("pinn", flames.PinnParams, "physics-informed network for a flame, forward or inverse",
+              flames.run_pinn, requires=("torch", "learn")),
     ]
 }
 
@@ -357,6 +347,12 @@ BASELINES = ("best-fixed", "instance-optimal", "gauss-seidel", "cg")
 
 def cross_check(problem: Params, solver: Params, baselines: list[str]) -> tuple[str, str] | None:
     """(dotted key, reason) when valid sections do not fit together, else None."""
+    flame, flame_solver = problem.type == "premixed-flame", solver.type in flames.SOLVERS
+    if flame != flame_solver:
+        return "solver.type", (f"a premixed-flame problem needs solver {' or '.join(flames.SOLVERS)}" if flame
+                               else f"{solver.type} needs a premixed-flame problem")
+    if solver.type == "pinn" and problem.model != "simplified":
+        return "problem.model", "pinn solves the simplified model"
     sequence = problem.type in SEQUENCES
     tuned = isinstance(getattr(solver, "omega", None), TunerSpec)
     if tuned and not sequence:

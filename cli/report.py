@@ -45,7 +45,10 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def plot_run(run_dir: Path, record: dict[str, Any]) -> Path | None:
-    """convergence.png for one solve, sequence.png for a sequence, from history.csv."""
+    """convergence.png for one solve, sequence.png for a sequence, from history.csv;
+    profile.png for a flame."""
+    if (run_dir / "profile.csv").is_file():
+        return plot_profile(run_dir, record)
     history = run_dir / "history.csv"
     if not history.is_file():
         return None
@@ -121,3 +124,31 @@ def report_runs(run_dirs: list[Path], plot: bool = True) -> list[dict[str, Any]]
     # never truncate names: in a pipe or batch log rich would assume 80 columns
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return records
+
+
+def plot_profile(run_dir: Path, record: dict[str, Any]) -> Path | None:
+    """profile.png: T and u of a flame run (and the reference, where the run has one)."""
+    path = run_dir / "profile.csv"
+    if not path.is_file():
+        return None
+    try:
+        cols = read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"{path}: cannot read: {exc}") from None
+    import numpy as np
+
+    plt = _pyplot()
+    fig, (ax_t, ax_u) = plt.subplots(1, 2, figsize=(10, 4))
+    x = 1e3 * np.asarray(cols["x"])
+    label = record.get("solver", "")
+    for ax, key, unit in ((ax_t, "T", "K"), (ax_u, "u", "m/s")):
+        ax.plot(x, cols[key], label=label)
+        if cols.get(f"{key}_reference"):
+            ax.plot(x, cols[f"{key}_reference"], "--", label="reference")
+        ax.set_xlabel("x (mm)")
+        ax.set_ylabel(f"{key} ({unit})")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    s_L = (record.get("metrics") or {}).get("s_L")
+    fig.suptitle(f"{record.get('name', '')}: s_L = {s_L:.6g} m/s" if s_L is not None else record.get("name", ""))
+    return _save(fig, run_dir / "profile.png")

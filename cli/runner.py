@@ -124,7 +124,7 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
                      job.problem.type, problem.n, problem_s, job.solver.type, nthreads)
             progress = Progress(_describer(job, problem), live)
             try:
-                outcome = SOLVERS[job.solver.type].call(problem, job.solver, progress, job)
+                outcome = SOLVERS[job.solver.type].call(problem, job.solver, progress, job, run_dir)
             finally:
                 progress.close()
             solved = outcome.record()
@@ -173,6 +173,11 @@ def _describer(job: Job, problem: Any) -> Any:
     if hasattr(problem, "instances"):
         total = len(problem)
         return lambda k, v: f"instance {k}/{total}: {int(v)} iterations"
+    if job.solver.type == "pinn":
+        steps = job.solver.steps
+        return lambda k, v: f"step {k}/{steps}  loss {v[0]:.3e}  s_L {v[1]:.6g} m/s"
+    if job.solver.type == "flame-reference":
+        return lambda k, v: f"bisection {k}: bracket {v[0]:.1e}  s_L {v[1]:.8g} m/s"
     import numpy as np
 
     scale = float(np.linalg.norm(problem.b)) or 1.0
@@ -187,6 +192,12 @@ def _write_outputs(run_dir: Path, job: Job, record: dict[str, Any], outcome: Any
     timings.setdefault("solve_s", 0.0)
     if outcome is not None:
         write_csv(run_dir / "history.csv", outcome.history)
-        if job.output.save_solution and outcome.arrays:
+        if (job.output.save_solution or outcome.tables) and outcome.arrays:
             write_npz(run_dir / "arrays.npz", outcome.arrays)
+        for name, columns in outcome.tables.items():
+            write_csv(run_dir / name, columns)
+        if "profile.csv" in outcome.tables:
+            from .report import plot_profile
+
+            plot_profile(run_dir, record)
     write_json(run_dir / "result.json", record)

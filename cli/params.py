@@ -1,0 +1,26 @@
+"""The base of every job-section model, and the path type that job files use."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+
+from . import paths
+
+
+class Params(BaseModel):
+    """Base of every parameter model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _existing_file(value: str, info: ValidationInfo) -> str:
+    base = (info.context or {}).get("base_dir")
+    p = paths.resolve(value, base)
+    if not p.is_file():
+        raise ValueError(f"file not found: {p}")
+    return value if value.startswith(paths.BUILTIN) else str(p.resolve())
+
+
+InputFile = Annotated[str, AfterValidator(_existing_file)]
