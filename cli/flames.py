@@ -123,7 +123,8 @@ def run_reference(problem: FlameProblem, p: ReferenceParams, callback: Callable[
         mech = paths.resolve(q.mechanism, None)
         sol = cantera_flame(str(mech) if mech.is_file() else q.mechanism, q.fuel, q.oxidizer, q.phi, q.T_in,
                             q.p, q.width, q.transport, p.ratio, p.slope, p.curve, callback=step)
-        status, reason, message, iterations, residual = "converged", "cantera", "Cantera FreeFlame solved", 0, None
+        status, reason, message = "converged", "cantera", "Cantera FreeFlame solved"
+        iterations, residual = 0, None
     else:
         from learnsolve.pde.flame_reference import reference_flame
 
@@ -252,15 +253,18 @@ def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None]
         "s_L": res.s_L, "parameters": {"s_L": res.s_L, **res.parameters}, "mode": p.mode,
         "steps": res.steps, "best_step": res.best_step, "loss": res.best_loss, "loss_terms": res.loss_terms,
         "train_s": res.train_s, "step_ms": res.step_ms, "dtype": p.dtype, "device": device,
-        "torch_threads": p.torch_threads, "torch_version": torch.__version__, "resumed_from_step": res.resumed_from,
+        "torch_threads": p.torch_threads, "torch_version": torch.__version__,
+        "resumed_from_step": res.resumed_from,
     }
     if obs is not None:
         metrics["observations"] = {"points": int(obs.x.size), "with_u": obs.u is not None,
                                    "source": p.observations.file or "synthetic"}
     if reference is not None:
-        truth = {"s_L": reference.s_L, **{k: getattr(flame, "lam" if k == "lambda" else k) for k in res.parameters}}
+        truth = {"s_L": reference.s_L,
+                 **{k: getattr(flame, "lam" if k == "lambda" else k) for k in res.parameters}}
         metrics["reference"] = truth
-        metrics["relative_errors"] = {k: abs(v - truth[k]) / truth[k] for k, v in metrics["parameters"].items()}
+        metrics["relative_errors"] = {k: abs(v - truth[k]) / truth[k]
+                                      for k, v in metrics["parameters"].items()}
         metrics["s_L_relative_error"] = metrics["relative_errors"]["s_L"]
         metrics["T_relative_l2"] = relative_l2(res.solution, reference)
     message = f"s_L = {res.s_L:.6g} m/s after {res.steps} steps"

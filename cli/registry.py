@@ -322,7 +322,8 @@ PROBLEMS: dict[str, Entry] = {
         Entry("heat-sequence", HeatParams,
               "sequence: Crank-Nicolson steps of a 2D heat equation, kappa(t), moving source", _build_heat),
         Entry("premixed-flame", flames.FlameParams,
-              "1D freely-propagating premixed flame: simplified one-step model or Cantera", flames.build_flame),
+              "1D freely-propagating premixed flame: simplified one-step model or Cantera",
+              flames.build_flame),
     ]
 }
 

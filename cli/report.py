@@ -150,5 +150,6 @@ def plot_profile(run_dir: Path, record: dict[str, Any]) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend()
     s_L = (record.get("metrics") or {}).get("s_L")
-    fig.suptitle(f"{record.get('name', '')}: s_L = {s_L:.6g} m/s" if s_L is not None else record.get("name", ""))
+    name = record.get("name", "")
+    fig.suptitle(f"{name}: s_L = {s_L:.6g} m/s" if s_L is not None else name)
     return _save(fig, run_dir / "profile.png")

@@ -29,7 +29,8 @@ def _rhs(flame: SimplifiedFlame, s_L: float) -> Callable[[float, np.ndarray], li
     def f(x: float, y: np.ndarray) -> list[float]:
         T, dT = y
         T = min(T, flame.T_max)  # beyond T_max the fuel is gone: no reaction, only convection
-        return [dT, (flame.rho_in * s_L * flame.cp * dT - flame.q_F * flame.rate(np.float64(T), s_L)) / flame.lam]
+        heat = flame.q_F * flame.rate(np.float64(T), s_L)
+        return [dT, (flame.rho_in * s_L * flame.cp * dT - heat) / flame.lam]
     return f
 
 
