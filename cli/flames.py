@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from . import paths
 from .outcome import Outcome
@@ -41,6 +41,13 @@ class FlameParams(Params):
     width: float = Field(0.03, gt=0, description="cantera: domain width, m")
     transport: Literal["mixture-averaged", "multicomponent", "unity-Lewis-number"] = "mixture-averaged"
 
+    @field_validator("mechanism")
+    @classmethod
+    def _mechanism_file(cls, value: str, info: ValidationInfo) -> str:
+        """A file next to the job becomes an absolute path; other names are Cantera's to find."""
+        path = paths.resolve(value, (info.context or {}).get("base_dir"))
+        return str(path.resolve()) if path.is_file() else value
+
     @model_validator(mode="after")
     def _model_keys(self) -> FlameParams:
         given = {(f.alias or k) for k, f in type(self).model_fields.items() if k in self.model_fields_set}
@@ -69,14 +76,10 @@ class FlameProblem:
 
 
 def build_flame(p: FlameParams, seed: int) -> FlameProblem:
-    if p.model == "cantera":
-        from learnsolve.solvers.errors import InputError
+    if p.model == "cantera":  # load the mechanism and inlet now: bad names fail before any run
+        from learnsolve.pde.flame_cantera import inlet_gas
 
-        try:
-            import cantera  # noqa: F401
-        except ImportError:
-            raise InputError("model cantera needs cantera, which is not installed: "
-                             "pip install 'learnsolve[flame]'", "model") from None
+        inlet_gas(p.mechanism, p.fuel, p.oxidizer, p.phi, p.T_in, p.p, p.transport)
         return FlameProblem("cantera", p)
     return FlameProblem("simplified", p, p.flame())
 
@@ -120,9 +123,8 @@ def run_reference(problem: FlameProblem, p: ReferenceParams, callback: Callable[
         from learnsolve.pde.flame_cantera import cantera_flame
 
         q = problem.params
-        mech = paths.resolve(q.mechanism, None)
-        sol = cantera_flame(str(mech) if mech.is_file() else q.mechanism, q.fuel, q.oxidizer, q.phi, q.T_in,
-                            q.p, q.width, q.transport, p.ratio, p.slope, p.curve, callback=step)
+        sol = cantera_flame(q.mechanism, q.fuel, q.oxidizer, q.phi, q.T_in, q.p, q.width, q.transport,
+                            p.ratio, p.slope, p.curve, callback=step)
         status, reason, message = "converged", "cantera", "Cantera FreeFlame solved"
         iterations, residual = 0, None
     else:
