@@ -163,7 +163,8 @@ class PinnParams(Params):
     lr: float = Field(1e-3, gt=0, description="first Adam step size")
     lr_final: float = Field(1e-5, gt=0, description="last one (exponential decay)")
     warmup_steps: int = Field(500, ge=0, description="fit to a ramp profile first")
-    lbfgs_steps: int = Field(0, ge=0, description="L-BFGS iterations after Adam")
+    lbfgs_steps: int = Field(0, ge=0, description="L-BFGS iterations after Adam (at most)")
+    compile: bool = Field(False, description="torch.compile the loss: ~2x faster steps, ~15-30 s to compile")
     dtype: Literal["float32", "float64"] = "float32"
     device: Literal["auto", "cpu", "cuda"] = "cpu"
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest for small nets)")
@@ -175,7 +176,8 @@ class PinnParams(Params):
     reference: bool = Field(True, description="compare with flame-reference (errors in result.json)")
     log_every: int = Field(100, ge=1, description="history.csv row every this many steps")
     checkpoint_every: int = Field(1000, ge=0, description="steps between checkpoints (0: none)")
-    resume: str | None = Field(None, description="checkpoint.pt or run directory to continue from")
+    resume: str | None = Field(None, description="checkpoint.pt or run directory to continue from "
+                               "(learnsolve run --resume RUN_DIR)")
 
     @model_validator(mode="after")
     def _mode(self) -> PinnParams:
@@ -247,13 +249,15 @@ def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None]
     seed = job.seed if job is not None else 0
     cfg = PinnConfig(width=p.width, depth=p.depth, points=p.points, steps=p.steps, lr=p.lr,
                      lr_final=p.lr_final, warmup_steps=p.warmup_steps, lbfgs_steps=p.lbfgs_steps,
-                     dtype=p.dtype, device=device, seed=seed, s_L_init=p.s_L_init, unknowns=dict(p.unknowns),
+                     dtype=p.dtype, compile=p.compile, device=device, seed=seed, s_L_init=p.s_L_init,
+                     unknowns=dict(p.unknowns),
                      data_weight=p.data_weight, log_every=p.log_every, checkpoint_every=p.checkpoint_every,
                      checkpoint=run_dir / "checkpoint.pt" if run_dir is not None else None, resume=resume)
     res = train_pinn(flame, cfg, obs, callback)
     metrics: dict[str, Any] = {
         "s_L": res.s_L, "parameters": {"s_L": res.s_L, **res.parameters}, "mode": p.mode,
-        "steps": res.steps, "best_step": res.best_step, "loss": res.best_loss, "loss_terms": res.loss_terms,
+        "steps": res.steps, "lbfgs_iterations": res.lbfgs_iterations, "best_step": res.best_step,
+        "loss": res.best_loss, "loss_terms": res.loss_terms,
         "train_s": res.train_s, "step_ms": res.step_ms, "dtype": p.dtype, "device": device,
         "torch_threads": p.torch_threads, "torch_version": torch.__version__,
         "resumed_from_step": res.resumed_from,

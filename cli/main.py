@@ -71,14 +71,18 @@ def cli() -> None:
 @click.option("--threads", type=click.IntRange(min=1),
               help="Kernel threads (default: $SLURM_CPUS_PER_TASK or the CPUs this process may use).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or log lines on stderr.")
+@click.option("--resume", type=click.Path(path_type=Path),
+              help="Continue a training from this run directory's checkpoint (a new run directory).")
 @reports_bad_input
 def run(job: Path, out: Path | None, overrides: tuple[str, ...], threads: int | None,
-        quiet: bool) -> None:
+        quiet: bool, resume: Path | None) -> None:
     """Run one job; print its run directory on stdout; exit with its status code."""
     _threads_env(threads)
     from .jobfile import load_job
     from .runner import run_job
 
+    if resume is not None:  # as --set solver.resume=..., resolved against the current folder
+        overrides = (*overrides, f"solver.resume={resume.resolve()}")
     spec = load_job(job, overrides)
     if spec.sweep:
         raise BadInput(f"{job}: sweep: this job is a sweep; run it with learnsolve sweep")

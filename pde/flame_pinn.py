@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from learnsolve.solvers.errors import InputError
+
 from .flame import FlameSolution, SimplifiedFlame
 
 # floor of the residual's weight theta (1 - theta) + FLOOR: at most 1/FLOOR times the weight of
@@ -78,6 +80,7 @@ class PinnConfig:
     warmup_steps: int = 500
     lbfgs_steps: int = 0
     dtype: str = "float32"
+    compile: bool = False  # torch.compile the loss (fuses the elementwise work; compiles once)
     device: str = "cpu"
     seed: int = 0
     s_L_init: float | None = None  # None: speed_estimate
@@ -103,6 +106,7 @@ class PinnResult:
     train_s: float
     step_ms: float
     resumed_from: int = 0
+    lbfgs_iterations: int = 0
 
 
 def _torch() -> Any:
@@ -113,32 +117,43 @@ def _torch() -> Any:
 
 class Network:
     """tanh MLP carrying (value, d/dxh, d2/dxh2) through every layer for a batch of scalar
-    inputs; parameters are plain tensors so the whole state is a list."""
+    inputs. All weights live in one flat tensor (``flat``), viewed per layer, so an optimiser
+    step is a few whole-buffer operations rather than a few per layer."""
 
     def __init__(self, width: int, depth: int, dtype: Any, device: Any, generator: Any) -> None:
         torch = _torch()
         sizes = [1] + [width] * depth + [1]
-        self.params: list[Any] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-            bound = math.sqrt(6.0 / (fan_in + fan_out))  # Glorot uniform
-            W = (torch.rand(fan_in, fan_out, generator=generator, dtype=dtype) * 2 - 1) * bound
-            self.params += [W.to(device).requires_grad_(), torch.zeros(fan_out, dtype=dtype, device=device)
-                            .requires_grad_()]
+        self.shapes = list(zip(sizes[:-1], sizes[1:], strict=True))
+        parts = []
+        for fan_in, fan_out in self.shapes:
+            bound = math.sqrt(6.0 / (fan_in + fan_out))  # Glorot uniform, zero biases
+            parts += [(torch.rand(fan_in * fan_out, generator=generator, dtype=dtype) * 2 - 1) * bound,
+                      torch.zeros(fan_out, dtype=dtype)]
+        self.flat = torch.cat(parts).to(device).requires_grad_()
+
+    def layers(self) -> list[tuple[Any, Any]]:
+        out, k = [], 0
+        for fan_in, fan_out in self.shapes:
+            W = self.flat[k:k + fan_in * fan_out].view(fan_in, fan_out)
+            k += fan_in * fan_out
+            out.append((W, self.flat[k:k + fan_out]))
+            k += fan_out
+        return out
 
     def __call__(self, xh: Any) -> tuple[Any, Any, Any]:
         torch = _torch()
-        W, b = self.params[0], self.params[1]
+        layers = self.layers()
+        W, b = layers[0]
         z = torch.addmm(b, xh, W)  # first layer: z_x = W, z_xx = 0
         a = torch.tanh(z)
         d1 = 1 - a * a
         h, hx, hxx = a, d1 * W, -2 * a * d1 * (W * W)
-        for k in range(2, len(self.params) - 2, 2):
-            W, b = self.params[k], self.params[k + 1]
+        for W, b in layers[1:-1]:
             z, zx, zxx = torch.addmm(b, h, W), hx @ W, hxx @ W
             a = torch.tanh(z)
             d1 = 1 - a * a
             h, hx, hxx = a, d1 * zx, d1 * (zxx - 2 * a * zx * zx)
-        W, b = self.params[-2], self.params[-1]
+        W, b = layers[-1]
         return torch.addmm(b, h, W)[:, 0], (hx @ W)[:, 0], (hxx @ W)[:, 0]
 
 
@@ -186,6 +201,10 @@ class FlamePinn:
         """Current s_L and learned parameters (tensors)."""
         p = self.p0 * self.kappa.exp()
         return dict(zip(self.names, p, strict=True))
+
+    def current(self) -> dict[str, float]:
+        """The same, as plain numbers."""
+        return {n: v.item() for n, v in self.values().items()}
 
     def physics(self, vals: dict[str, Any]) -> tuple[SimplifiedFlame, Any]:
         """The flame with learned parameters in place, and s_L."""
@@ -245,7 +264,7 @@ class FlamePinn:
         return ((th - ramp) ** 2).mean()
 
     def parameters(self) -> list[Any]:
-        return [*self.net.params, self.kappa]
+        return [self.net.flat, self.kappa]
 
     def state(self) -> list[Any]:
         return [p.detach().clone() for p in self.parameters()]
@@ -305,28 +324,37 @@ def train_pinn(flame: SimplifiedFlame, cfg: PinnConfig, obs: Observations | None
     model = FlamePinn(flame, cfg, obs)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history: dict[str, list[float]] = {}
-    step, best_loss, best_step, resumed = 0, math.inf, 0, 0
+    step, best_loss, best_step, resumed, lbfgs_done = 0, math.inf, 0, 0, 0
     best = model.state()
     if cfg.resume is not None:
-        ck = load_checkpoint(cfg.resume)
-        model.load(ck["state"])
-        opt.load_state_dict(ck["optimizer"])
-        step, best_loss, best_step, history = ck["step"], ck["best_loss"], ck["best_step"], ck["history"]
-        best, resumed = ck["best"], ck["step"]
+        try:
+            ck = load_checkpoint(cfg.resume)
+            model.load(ck["state"])
+            opt.load_state_dict(ck["optimizer"])
+            step, best_loss, best_step, history = ck["step"], ck["best_loss"], ck["best_step"], ck["history"]
+            best, resumed, lbfgs_done = ck["best"], ck["step"], ck["lbfgs_done"]
+        except Exception as exc:  # unreadable, not a checkpoint, or another network's
+            raise InputError(f"{cfg.resume}: not a checkpoint of this network ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''})", "resume") from None
     status = "converged"
     t0 = time.perf_counter()
-    timed_steps, timed_s = 0, 0.0
+    timed_steps, timed_s, first = 0, 0.0, step
+    losses = torch.compile(model.losses) if cfg.compile else model.losses
+
+    def save(lbfgs: int) -> None:
+        _save_checkpoint(cfg.checkpoint, {
+            "state": model.state(), "optimizer": opt.state_dict(), "step": step, "lbfgs_done": lbfgs,
+            "best_loss": best_loss, "best_step": best_step, "best": best, "history": history})
 
     def record(k: int, terms: dict[str, Any]) -> None:
-        vals = model.values()
-        row = {"step": k, **{f"loss_{n}" if n != "loss" else n: float(v) for n, v in terms.items()},
-               **{n: float(v) for n, v in vals.items()}, "lr": opt.param_groups[0]["lr"]}
+        row = {"step": k, **{f"loss_{n}" if n != "loss" else n: v.item() for n, v in terms.items()},
+               **model.current(), "lr": opt.param_groups[0]["lr"]}
         for n, v in row.items():
             history.setdefault(n, []).append(v)
 
     try:
         if step == 0 and cfg.warmup_steps > 0:
-            warm = torch.optim.Adam(model.net.params, lr=1e-2)
+            warm = torch.optim.Adam([model.net.flat], lr=1e-2)
             for _ in range(cfg.warmup_steps):
                 warm.zero_grad(set_to_none=True)
                 model.warmup_loss().backward()
@@ -336,11 +364,12 @@ def train_pinn(flame: SimplifiedFlame, cfg: PinnConfig, obs: Observations | None
                 g["lr"] = _lr(cfg, step)
             ts = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            terms = model.losses()
+            terms = losses()
             terms["loss"].backward()
             opt.step()
-            timed_s += time.perf_counter() - ts
-            timed_steps += 1
+            if step - first >= 20:  # past compilation and warm-up of the first steps
+                timed_s += time.perf_counter() - ts
+                timed_steps += 1
             loss = terms["loss"].item()
             if not math.isfinite(loss):
                 status = "diverged"
@@ -352,41 +381,55 @@ def train_pinn(flame: SimplifiedFlame, cfg: PinnConfig, obs: Observations | None
             if logged:
                 record(step, terms)
             if cfg.checkpoint is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                _save_checkpoint(cfg.checkpoint, {
-                    "state": model.state(), "optimizer": opt.state_dict(), "step": step,
-                    "best_loss": best_loss, "best_step": best_step, "best": best, "history": history})
+                save(0)
             if logged and callback is not None:
-                callback(step, (loss, float(model.values()["s_L"])))
-        if status == "converged" and cfg.lbfgs_steps > 0:
+                callback(step, (loss, model.current()["s_L"]))
+        if status == "converged" and lbfgs_done < cfg.lbfgs_steps:
             model.load(best)
-            lbfgs = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=cfg.lbfgs_steps,
-                                      history_size=50, line_search_fn="strong_wolfe",
-                                      tolerance_grad=0.0, tolerance_change=0.0)
+            lbfgs = torch.optim.LBFGS(model.parameters(), lr=1.0, history_size=50,
+                                      line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
 
             def closure() -> Any:
                 lbfgs.zero_grad(set_to_none=True)
-                loss = model.losses()["loss"]
+                loss = losses()["loss"]
                 loss.backward()
                 return loss
 
-            lbfgs.step(closure)
-            terms = model.losses()
-            loss = terms["loss"].item()
-            if math.isfinite(loss) and loss < best_loss:
-                best_loss, best_step, best = loss, step + cfg.lbfgs_steps, model.state()
-            record(step + cfg.lbfgs_steps, terms)
+            last = math.inf
+            while lbfgs_done < cfg.lbfgs_steps:  # in chunks, to report, keep the best and checkpoint
+                chunk = min(cfg.log_every, cfg.lbfgs_steps - lbfgs_done)
+                lbfgs.param_groups[0].update(max_iter=chunk, max_eval=4 * chunk)
+                before = lbfgs.state[lbfgs._params[0]].get("n_iter", 0)
+                lbfgs.step(closure)
+                done = lbfgs.state[lbfgs._params[0]]["n_iter"] - before
+                lbfgs_done += done
+                terms = model.losses()
+                loss = terms["loss"].item()
+                if not math.isfinite(loss):
+                    break
+                if loss < best_loss:
+                    best_loss, best_step, best = loss, step + lbfgs_done, model.state()
+                record(step + lbfgs_done, terms)
+                if cfg.checkpoint is not None and cfg.checkpoint_every:
+                    save(lbfgs_done)
+                if callback is not None:
+                    callback(step + lbfgs_done, (loss, model.current()["s_L"]))
+                if done == 0 or not loss < last:  # the line search finds no further decrease
+                    break
+                last = loss
     except KeyboardInterrupt:
         status = "interrupted"
     train_s = time.perf_counter() - t0
     model.load(best)
     terms = model.losses()
-    vals = model.values()
+    vals = model.current()
     return PinnResult(
-        status=status, s_L=float(vals["s_L"]),
-        parameters={next(k for k, f in LEARNABLE.items() if f == n): float(vals[n]) for n in model.names[1:]},
-        solution=model.solution(), steps=step, best_step=best_step, best_loss=float(terms["loss"]),
-        loss_terms={n: float(v) for n, v in terms.items()}, history=history, train_s=train_s,
-        step_ms=1e3 * timed_s / max(timed_steps, 1), resumed_from=resumed)
+        status=status, s_L=vals["s_L"],
+        parameters={next(k for k, f in LEARNABLE.items() if f == n): vals[n] for n in model.names[1:]},
+        solution=model.solution(), steps=step, best_step=best_step, best_loss=terms["loss"].item(),
+        loss_terms={n: v.item() for n, v in terms.items()}, history=history, train_s=train_s,
+        step_ms=1e3 * timed_s / max(timed_steps, 1), resumed_from=resumed,
+        lbfgs_iterations=lbfgs_done)
 
 
 def relative_l2(a: FlameSolution, b: FlameSolution) -> float:
