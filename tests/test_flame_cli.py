@@ -53,7 +53,8 @@ def test_reference_is_domain_independent_through_set(run_cli, runs, tmp_path):
 
 
 BAD = [
-    (flame_job({"type": "flame-reference"}, mechanism="gri30.yaml"), "not used by model simplified: mechanism"),
+    (flame_job({"type": "flame-reference"}, mechanism="gri30.yaml"),
+     "not used by model simplified: mechanism"),
     (flame_job({"type": "flame-reference"}, model="cantera", **{"lambda": 0.03}),
      "not used by model cantera: lambda"),
     (flame_job({"type": "flame-reference"}, **{"lambda": -1}), "problem.lambda"),
