@@ -134,7 +134,8 @@ def _pyamg(a: Any, b: np.ndarray, p: Any) -> Row:
             "relative_residual": rel, "status": "converged" if rel <= p.rtol * 1.01 else "not met"}
 
 
-def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None) -> list[Row]:
+def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None,
+              jax_python: Path | None = None) -> list[Row]:
     from rich.console import Console
     from rich.table import Table
 
@@ -147,6 +148,13 @@ def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None) -> l
     if job.problem.type in SEQUENCES:
         raise BadInput(f"{job.source}: problem.type: bench takes one system; for a sequence, "
                        "run the job with baselines: [...]")
+    if job.solver.type == "pinn":
+        from .flamebench import pinn_bench
+
+        return pinn_bench(job, repeat, out, jax_python)
+    if job.solver.type == "flame-reference":
+        raise BadInput(f"{job.source}: solver.type: bench compares solvers of a linear system or the "
+                       "training step of a pinn job")
     nthreads = set_threads(threads)
     p = job.solver
     problem = load_problem(job)

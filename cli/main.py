@@ -158,17 +158,20 @@ def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
               help="Timed repetitions of each method (the fastest is reported).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the table as CSV here (never overwrites: fails if it exists).")
+@click.option("--jax-python", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="pinn jobs: a Python with jax, to time the same step jit-compiled by JAX.")
 @reports_bad_input
 def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: int,
-          out: Path | None) -> None:
-    """Solve a job's system with learnsolve, scipy and pyamg side by side; print the table."""
+          out: Path | None, jax_python: Path | None) -> None:
+    """Solve a job's system with learnsolve, scipy and pyamg side by side (a pinn job: its
+    training step, eager and compiled torch, and JAX); print the table."""
     _threads_env(threads)
     from .bench import run_bench
     from .jobfile import load_job
 
     if out is not None and out.exists():
         raise BadInput(f"{out}: exists; choose a new file name")
-    run_bench(load_job(job, overrides), threads, repeat, out)
+    run_bench(load_job(job, overrides), threads, repeat, out, jax_python)
 
 
 @cli.command()

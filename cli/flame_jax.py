@@ -16,7 +16,7 @@ s_L = s0 exp(kappa) with kappa trainable. One step = value_and_grad of the loss 
 One-core timing (the flags must be set before jax is imported, i.e. in the environment):
 
     XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
-        taskset -c 0 /work/jaxvenv/bin/python benchmarks/flame_step_jax.py
+        taskset -c 0 /work/jaxvenv/bin/python cli/flame_jax.py
 
 Derivative check (float64, against central finite differences): ``--check``.
 """
@@ -160,8 +160,11 @@ def make_loss(jax, jnp, fields):
         params, kappa = theta
         s_l = S0 * jnp.exp(kappa)
         t, tx, txx = fields(params, x)
-        r = (RHO_IN * s_l * CP * tx - LAM * txx - Q_F * rate(jnp, t, s_l)) / RES_SCALE
-        bc_t = (t[0] - T_IN) / (T_GRAD_IN * DELTA0)
+        th = (t - T_IN) / (T_MAX - T_IN)
+        # learnsolve's weighting of the residual: theta (1 - theta) + 0.05
+        r = RHO_IN * s_l * CP * tx - LAM * txx - Q_F * rate(jnp, t, s_l)
+        r = r / (RES_SCALE * (th * (1 - th) + 0.05))
+        bc_t = (t[0] - T_IN) / (0.1 * (T_MAX - T_IN))
         bc_g = tx[0] / T_GRAD_IN - 1.0
         return jnp.mean(r * r) + bc_t * bc_t + bc_g * bc_g
 
