@@ -159,11 +159,11 @@ class PinnParams(Params):
     width: int = Field(32, ge=2, le=1024, description="neurons per hidden layer")
     depth: int = Field(3, ge=1, le=32, description="hidden layers (tanh)")
     points: int = Field(1001, ge=10, le=1_000_000, description="collocation points on [0, length]")
-    steps: int = Field(20000, ge=0, description="Adam steps")
-    lr: float = Field(1e-3, gt=0, description="first Adam step size")
-    lr_final: float = Field(1e-5, gt=0, description="last one (exponential decay)")
+    steps: int = Field(3000, ge=0, description="Adam steps")
+    lr: float = Field(3e-3, gt=0, description="first Adam step size")
+    lr_final: float = Field(1e-4, gt=0, description="last one (exponential decay)")
     warmup_steps: int = Field(500, ge=0, description="fit to a ramp profile first")
-    lbfgs_steps: int = Field(0, ge=0, description="L-BFGS iterations after Adam (at most)")
+    lbfgs_steps: int = Field(5000, ge=0, description="L-BFGS iterations after Adam (at most)")
     compile: bool = Field(False, description="torch.compile the loss: ~2x faster steps, ~15-30 s to compile")
     dtype: Literal["float32", "float64"] = "float32"
     device: Literal["auto", "cpu", "cuda"] = "cpu"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.integrate import trapezoid
 
 from learnsolve.solvers.errors import InputError
 
@@ -43,7 +44,7 @@ def speed_estimate(flame: SimplifiedFlame, iterations: int = 5) -> float:
     T = np.linspace(flame.T_in, flame.T_max, 4001)
     s = 0.3
     for _ in range(iterations):
-        integral = np.trapezoid(flame.q_F * flame.rate(T, s), T)
+        integral = trapezoid(flame.q_F * flame.rate(T, s), T)
         s = math.sqrt(2.0 * flame.lam * integral) / (flame.cp * (flame.T_max - flame.T_in) * flame.rho_in)
     return float(s)
 
@@ -74,11 +75,11 @@ class PinnConfig:
     width: int = 32
     depth: int = 3
     points: int = 1001
-    steps: int = 20000
-    lr: float = 1e-3
-    lr_final: float = 1e-5
+    steps: int = 3000
+    lr: float = 3e-3
+    lr_final: float = 1e-4
     warmup_steps: int = 500
-    lbfgs_steps: int = 0
+    lbfgs_steps: int = 5000
     dtype: str = "float32"
     compile: bool = False  # torch.compile the loss (fuses the elementwise work; compiles once)
     device: str = "cpu"
@@ -366,16 +367,16 @@ def train_pinn(flame: SimplifiedFlame, cfg: PinnConfig, obs: Observations | None
             opt.zero_grad(set_to_none=True)
             terms = losses()
             terms["loss"].backward()
-            opt.step()
-            if step - first >= 20:  # past compilation and warm-up of the first steps
-                timed_s += time.perf_counter() - ts
-                timed_steps += 1
             loss = terms["loss"].item()
             if not math.isfinite(loss):
                 status = "diverged"
                 break
-            if loss < best_loss:
+            if loss < best_loss:  # the state the loss was evaluated at, before this update
                 best_loss, best_step, best = loss, step, model.state()
+            opt.step()
+            if step - first >= 20:  # past compilation and warm-up of the first steps
+                timed_s += time.perf_counter() - ts
+                timed_steps += 1
             step += 1
             logged = step % cfg.log_every == 0 or step == cfg.steps
             if logged:

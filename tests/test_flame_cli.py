@@ -152,7 +152,7 @@ def test_inverse_job_from_an_observation_file(run_cli, runs, write_job, tmp_path
     np.savetxt(obs, np.c_[x, 298 + 4751 / (1 + np.exp(-(x - 4.4e-4) / 5e-5))], delimiter=",",
                header="x,T", comments="")
     job = flame_job({"type": "pinn", "mode": "inverse", "unknowns": {"lambda": 0.02},
-                     "observations": {"file": "obs.csv"}, "steps": 50, "warmup_steps": 20})
+                     "observations": {"file": "obs.csv"}, "steps": 50, "warmup_steps": 20, "lbfgs_steps": 0})
     out = tmp_path / "out"
     result = run_cli("run", write_job(job), "--out", out, "-q")
     assert result.exit_code == 0, result.stderr

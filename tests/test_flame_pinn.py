@@ -74,7 +74,7 @@ def test_synthetic_observations_have_the_asked_noise():
 
 
 def test_short_training_moves_s_L_toward_the_reference():
-    cfg = PinnConfig(steps=600, warmup_steps=200, lr=3e-3, log_every=100)
+    cfg = PinnConfig(steps=600, warmup_steps=200, lbfgs_steps=0, log_every=100)
     res = train_pinn(FLAME, cfg)
     s0 = speed_estimate(FLAME)
     assert res.status == "converged" and res.steps == 600
@@ -86,7 +86,7 @@ def test_short_training_moves_s_L_toward_the_reference():
 
 def test_checkpoint_and_resume_continue_the_same_training(tmp_path):
     ck = tmp_path / "checkpoint.pt"
-    cfg = dict(steps=300, warmup_steps=50, log_every=50)
+    cfg = dict(steps=300, warmup_steps=50, lbfgs_steps=0, log_every=50)
     straight = train_pinn(FLAME, PinnConfig(**cfg))
 
     def kill(k, v):
@@ -110,7 +110,8 @@ def test_interrupt_keeps_the_best_state():
         if k >= 200:
             raise KeyboardInterrupt
 
-    res = train_pinn(FLAME, PinnConfig(steps=10_000, warmup_steps=50, log_every=100), callback=stop)
+    res = train_pinn(FLAME, PinnConfig(steps=10_000, warmup_steps=50, lbfgs_steps=0, log_every=100),
+                     callback=stop)
     assert res.status == "interrupted" and res.steps == 200
     assert res.best_loss <= min(v[0] for v in calls) * (1 + 1e-6)
 
@@ -118,7 +119,18 @@ def test_interrupt_keeps_the_best_state():
 def test_inverse_short_training_uses_the_data():
     ref = reference_flame(FLAME)
     obs = synthesize(ref, 10, 0.0, 0, FLAME.length)
-    cfg = PinnConfig(steps=300, warmup_steps=100, log_every=100, unknowns={"lambda": 0.02, "E_a": 1.1e5})
+    cfg = PinnConfig(steps=300, warmup_steps=100, lbfgs_steps=0, log_every=100,
+                     unknowns={"lambda": 0.02, "E_a": 1.1e5})
     res = train_pinn(FLAME, cfg, obs)
     assert set(res.parameters) == {"lambda", "E_a"}
     assert "loss_data" in res.history and res.history["loss_data"][-1] < res.history["loss_data"][0]
+
+
+def test_lbfgs_after_adam_lowers_the_loss_and_is_recorded():
+    adam = train_pinn(FLAME, PinnConfig(steps=400, warmup_steps=100, lbfgs_steps=0, log_every=100))
+    both = train_pinn(FLAME, PinnConfig(steps=400, warmup_steps=100, lbfgs_steps=200, log_every=100))
+    assert 0 < both.lbfgs_iterations <= 200
+    assert both.best_loss < 0.5 * adam.best_loss
+    assert both.history["step"][:4] == [100, 200, 300, 400]
+    assert both.history["step"][-1] == 400 + both.lbfgs_iterations
+    assert abs(both.s_L - S_REF) < abs(adam.s_L - S_REF)
