@@ -166,7 +166,7 @@ class PinnParams(Params):
     lbfgs_steps: int = Field(5000, ge=0, description="L-BFGS iterations after Adam (at most)")
     compile: bool = Field(False, description="torch.compile the loss: ~2x faster steps, ~15-30 s to compile")
     dtype: Literal["float32", "float64"] = "float32"
-    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees one")
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest for small nets)")
     s_L_init: float | None = Field(None, gt=0, description="initial s_L, m/s; default: integral estimate")
     unknowns: dict[Literal["lambda", "E_a", "A", "nu"], float] = Field(
