@@ -1,0 +1,111 @@
+"""Randomized iterative sketching solvers for a linear system K z = b (sketch-and-project,
+Gower and Richtarik 2015): each iteration draws a sketch S and projects z onto the solution set of
+S'K z = S'b,
+
+    z <- z - K'S (S'K K'S)^+ S'(K z - b).
+
+- ``kaczmarz``: S a single row (randomized Kaczmarz); rows drawn uniformly or with probability
+  proportional to their squared norm (``row-norm``, Strohmer and Vershynin); compiled loop.
+- ``block``: S a random set of ``block`` rows (block Kaczmarz), drawn the same two ways.
+- ``gaussian``: S a dense n x ``block`` Gaussian matrix.
+
+Any consistent system converges (linearly, in expectation); the rate depends on K's conditioning,
+so these are for systems that are small or well conditioned. The residual is checked every
+``check_every`` iterations (an epoch of row work by default), against an absolute ``tol``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import InputError
+from .kernels import sketch as kernels
+
+METHODS = ("kaczmarz", "block", "gaussian")
+SAMPLINGS = ("uniform", "row-norm")
+
+
+@dataclass
+class SketchSolve:
+    z: np.ndarray
+    iterations: int
+    residual_norm: float
+    converged: bool
+    residual_norms: np.ndarray
+    seconds: float
+
+
+class SketchSolver:
+    """The solver of one matrix: its CSR form and row norms are computed once and reused for
+    every right-hand side (the outer Newton loop solves many)."""
+
+    def __init__(self, K: Any, method: str = "block", sampling: str = "row-norm", block: int | None = None,
+                 seed: int | np.random.Generator = 0) -> None:
+        if method not in METHODS:
+            raise InputError(f"sketch method must be one of {', '.join(METHODS)}, got {method!r}", "method")
+        if sampling not in SAMPLINGS:
+            raise InputError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}", "sampling")
+        self.K = sp.csr_matrix(K, dtype=np.float64)
+        self.K.sum_duplicates()
+        self.n = self.K.shape[0]
+        if self.K.shape[0] != self.K.shape[1]:
+            raise InputError(f"sketch solvers take a square system, got {self.K.shape}")
+        self.method, self.sampling = method, sampling
+        self.block = max(1, min(self.n, block or max(1, self.n // 2)))
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.row_norm2 = kernels.row_norms2(self.K.indptr, self.K.data)
+        if np.any(self.row_norm2 == 0.0):
+            raise InputError("the system has a zero row: it is singular")
+        self.p = self.row_norm2 / self.row_norm2.sum() if sampling == "row-norm" else None
+        # iterations in one pass of row work over the matrix
+        self.epoch = max(1, self.n // (1 if method == "kaczmarz" else self.block))
+
+    def _rows(self, k: int) -> np.ndarray:
+        return self.rng.choice(self.n, size=k, p=self.p, replace=self.method == "kaczmarz")
+
+    def solve(self, b: np.ndarray, z0: np.ndarray | None = None, *, tol: float, maxiter: int,
+              check_every: int | None = None) -> SketchSolve:
+        """Iterate until ||K z - b|| <= tol (checked every ``check_every`` iterations) or
+        ``maxiter`` iterations."""
+        K = self.K
+        z = np.zeros(self.n) if z0 is None else np.array(z0, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        every = check_every or self.epoch
+        t0 = time.perf_counter()
+        res = float(np.linalg.norm(K @ z - b))
+        norms = [res]
+        it = 0
+        while res > tol and it < maxiter:
+            k = min(every, maxiter - it)
+            if self.method == "kaczmarz":
+                kernels.kaczmarz_steps(K.indptr, K.indices, K.data, self.row_norm2, b, z,
+                                       self._rows(k).astype(np.int64))
+            else:
+                for _ in range(k):
+                    self._project(z, b)
+            it += k
+            res = float(np.linalg.norm(K @ z - b))
+            norms.append(res)
+            if not np.isfinite(res):
+                break
+        return SketchSolve(z, it, res, res <= tol, np.asarray(norms), time.perf_counter() - t0)
+
+    def _project(self, z: np.ndarray, b: np.ndarray) -> None:
+        """One sketch-and-project step, in place."""
+        if self.method == "block":
+            rows = self._rows(self.block)
+            M = self.K[rows]  # S'K: the chosen rows
+            r = M @ z - b[rows]
+        else:
+            S = self.rng.standard_normal((self.n, self.block))
+            M = sp.csr_matrix((self.K.T @ S).T) if self.n > 2000 else (self.K.T @ S).T
+            r = S.T @ (self.K @ z - b)
+        MMt = M @ M.T
+        MMt = MMt.toarray() if sp.issparse(MMt) else MMt
+        y = np.linalg.lstsq(MMt, r, rcond=None)[0]
+        z -= M.T @ y

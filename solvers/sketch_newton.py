@@ -1,0 +1,243 @@
+"""Sketching Newton for equality-constrained optimisation (after Hong, Na, Mahoney and Kolar,
+*Constrained Optimization via Exact Augmented Lagrangian and Randomized Iterative Sketching*,
+ICML 2023): min f(x) s.t. c(x) = 0.
+
+Each iteration solves the Newton-KKT system
+
+    [B  G'] [dx]     [grad_x L]
+    [G  0 ] [dl] = - [   c    ],   L = f + l'c,  B = hess_x L + delta I,
+
+inexactly, by a randomized sketching solver (:mod:`.sketch`), to the adaptive accuracy
+||K z + grad L|| <= theta ||grad L||, and steps by Armijo line search on the exact augmented
+Lagrangian
+
+    M(x, l) = L + mu/2 ||c||^2 + nu/2 ||grad_x L||^2,
+    grad_x M = grad_x L + mu G'c + nu H grad_x L,   grad_l M = c + nu G grad_x L.
+
+The direction must pass two tests before it is used:
+- curvature, an inertia-free stand-in for "B positive definite on the null space of G":
+  dx'B dx >= kappa ||dx||^2, else delta grows and the system is solved again;
+- descent: grad M'z <= -(mu ||c||^2 + nu ||grad_x L||^2)/2 (what an exact Newton step gives once
+  mu and nu are large enough), else the accuracy is sharpened (theta / 10) and, once it is at its
+  floor, mu (or nu, whichever term is the smaller) grows tenfold.
+The accuracy is sharpened as the iterates converge (theta = min(theta0, ||grad L||^(1/2))),
+which is what turns the local linear rate superlinear in the paper's analysis.
+
+Stops when ||(grad_x L, c)|| <= tol (``converged``); a rank-deficient constraint Jacobian ends it
+as ``breakdown`` (reason ``singular_jacobian``), a direction that no regularisation or accuracy
+makes a descent one as ``breakdown`` (``no_descent``); NaN as ``diverged``; KeyboardInterrupt as
+``interrupted`` with the iterate so far.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .sketch import SketchSolver
+
+
+@dataclass
+class OptResult:
+    x: np.ndarray
+    lam: np.ndarray
+    status: str
+    reason: str
+    message: str
+    iterations: int
+    f: float
+    kkt_residual: float
+    c_norm: float
+    inner_iterations: int
+    evaluations: dict[str, int]
+    history: dict[str, list[float]] = field(default_factory=dict)
+    solve_s: float = 0.0
+
+
+class _Counted:
+    """The problem's functions, counting evaluations."""
+
+    def __init__(self, nlp: Any) -> None:
+        self.nlp = nlp
+        self.counts = {"f": 0, "grad": 0, "c": 0, "jac": 0, "hess": 0}
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self.nlp, name)
+        key = {"hess_lag": "hess"}.get(name, name)
+        if key not in self.counts:
+            return fn
+
+        def counted(*args: Any) -> Any:
+            self.counts[key] += 1
+            return fn(*args)
+
+        return counted
+
+
+def _mat(a: Any) -> Any:
+    return a.tocsr() if sp.issparse(a) else np.atleast_2d(np.asarray(a, dtype=np.float64))
+
+
+def _rank_deficient(G: Any) -> bool:
+    """Smallest singular value of G below 1e-10 of its largest (dense G; sparse: empty rows)."""
+    if sp.issparse(G):
+        return bool(np.any(np.diff(G.tocsr().indptr) == 0))
+    s = np.linalg.svd(G, compute_uv=False)
+    return bool(s.size < G.shape[0] or s[-1] <= 1e-10 * max(s[0], 1.0))
+
+
+def _least_squares_multipliers(G: Any, grad: np.ndarray) -> np.ndarray:
+    """l minimising ||grad f + G'l||: the usual first multiplier estimate."""
+    Gd = G.toarray() if sp.issparse(G) and G.shape[0] * G.shape[1] <= 4_000_000 else G
+    if sp.issparse(Gd):
+        from scipy.sparse.linalg import lsqr
+
+        return lsqr(Gd.T, -grad, atol=1e-12, btol=1e-12)[0]
+    return np.linalg.lstsq(Gd.T, -grad, rcond=None)[0]
+
+
+def sketch_newton(
+    nlp: Any,
+    x0: np.ndarray | None = None,
+    *,
+    tol: float = 1e-6,
+    maxiter: int = 500,
+    method: str = "block",
+    sampling: str = "row-norm",
+    block: int | None = None,
+    theta0: float = 0.5,
+    theta_min: float = 1e-12,
+    inner_epochs: int = 500,
+    mu0: float = 1.0,
+    nu0: float = 1e-2,
+    eta: float = 1e-4,
+    alpha_min: float = 1e-8,
+    kappa: float = 1e-8,
+    seed: int = 0,
+    callback: Callable[[int, float], None] | None = None,
+) -> OptResult:
+    """Minimise ``nlp.f`` subject to ``nlp.c(x) = 0`` (see the module docstring); ``nlp`` is a
+    :class:`learnsolve.pde.nlp.NLP`. The inner solver runs at most ``inner_epochs`` passes of row
+    work over the KKT matrix per solve. ``callback(k, kkt_residual)`` after every iteration."""
+    p = _Counted(nlp)
+    rng = np.random.default_rng(seed)
+    x = np.array(nlp.x0 if x0 is None else x0, dtype=np.float64)
+    n = x.size
+    c = np.asarray(p.c(x), dtype=np.float64)
+    m = c.size
+    lam = _least_squares_multipliers(_mat(p.jac(x)), np.asarray(p.grad(x), dtype=np.float64))
+    mu, nu, theta, delta = mu0, nu0, theta0, 0.0
+    hist: dict[str, list[float]] = {k: [] for k in (
+        "iteration", "f", "c_norm", "kkt_residual", "step", "mu", "nu", "theta", "delta", "inner_iterations")}
+    t0 = time.perf_counter()
+    z = np.zeros(n + m)
+    inner_total = 0
+    status, reason, message = "max_iterations", "maxiter", f"not converged in {maxiter} iterations"
+
+    def state(x: np.ndarray, lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, Any, np.ndarray]:
+        f = float(p.f(x))
+        c = np.asarray(p.c(x), dtype=np.float64)
+        G = _mat(p.jac(x))
+        gL = np.asarray(p.grad(x), dtype=np.float64) + G.T @ lam
+        return f, c, G, gL, np.concatenate([gL, c])
+
+    def merit(f: float, lam: np.ndarray, c: np.ndarray, gL: np.ndarray, mu: float, nu: float) -> float:
+        return f + lam @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gL @ gL)
+
+    f, c, G, gL, g = state(x, lam)
+    k = 0
+    step = 0.0
+    inner = 0
+    try:
+        while True:
+            kkt = float(np.linalg.norm(g))
+            hist_row = (k, f, float(np.linalg.norm(c)), kkt, step, mu, nu, theta, delta, inner)
+            for key, v in zip(hist, hist_row, strict=True):
+                hist[key].append(v)
+            if callback is not None:
+                callback(k, kkt)
+            if not (math.isfinite(f) and math.isfinite(kkt)):
+                status, reason = "diverged", "nan"
+                message = f"non-finite objective or KKT residual at iteration {k}"
+                break
+            if kkt <= tol:
+                status, reason = "converged", "tol"
+                message = f"KKT residual {kkt:.2e} <= {tol:g} in {k} iterations"
+                break
+            if k >= maxiter:
+                break
+            if _rank_deficient(G):
+                status, reason = "breakdown", "singular_jacobian"
+                message = f"the constraint Jacobian is rank deficient at iteration {k}"
+                break
+            H = _mat(p.hess_lag(x, lam))
+            theta = max(theta_min, min(theta0, math.sqrt(kkt)))
+            inner = 0
+            direction = None
+            z = np.zeros(n + m)  # re-solves within this iteration start from the last attempt
+            stalled = False
+            for _attempt in range(60):
+                B = H + delta * (sp.identity(n, format="csr") if sp.issparse(H) else np.eye(n))
+                K = sp.bmat([[B, G.T], [G, None]], format="csr") if (sp.issparse(B) or sp.issparse(G)) \
+                    else np.block([[B, G.T], [G, np.zeros((m, m))]])
+                solver = SketchSolver(K, method, sampling, block, rng)
+                # no accuracy beyond what the stopping test needs (and rounding allows)
+                sol = solver.solve(-g, z, tol=max(theta * kkt, 0.1 * tol),
+                                   maxiter=inner_epochs * solver.epoch)
+                inner += sol.iterations
+                z = sol.z
+                if not np.all(np.isfinite(z)):
+                    z = np.zeros(n + m)
+                    break
+                dx, dl = z[:n], z[n:]
+                if dx @ (B @ dx) < kappa * (dx @ dx):  # negative curvature along the step
+                    delta = max(1e-4 * max(1.0, abs(H).max() if not sp.issparse(H) else abs(H).max()),
+                                10 * delta)
+                    continue
+                gMx = gL + mu * (G.T @ c) + nu * (H @ gL)
+                gMl = c + nu * (G @ gL)
+                slope = gMx @ dx + gMl @ dl
+                if slope <= -0.5 * (mu * (c @ c) + nu * (gL @ gL)):
+                    direction = (dx, dl, slope)
+                    break
+                if not sol.converged:  # the sketching solver ran out of its budget
+                    stalled = True
+                    break
+                if theta > theta_min:
+                    theta = max(theta_min, theta / 10)
+                elif mu * (c @ c) >= nu * (gL @ gL):
+                    mu *= 10
+                else:
+                    nu *= 10
+            inner_total += inner
+            if direction is None:
+                status, reason = "breakdown", "inner_solver" if stalled else "no_descent"
+                message = (f"the {method} sketching solver did not reach the accuracy the descent test needs "
+                           f"in {inner_epochs} epochs at iteration {k}" if stalled
+                           else f"no descent direction for the merit function at iteration {k}")
+                break
+            dx, dl, slope = direction
+            M0 = merit(f, lam, c, gL, mu, nu)
+            alpha = 1.0
+            while True:
+                xt, lt = x + alpha * dx, lam + alpha * dl
+                ft, ct, Gt, gLt, gt = state(xt, lt)
+                Mt = merit(ft, lt, ct, gLt, mu, nu)
+                if (math.isfinite(Mt) and Mt <= M0 + eta * alpha * slope) or alpha <= alpha_min:
+                    break
+                alpha *= 0.5
+            x, lam, f, c, G, gL, g, step = xt, lt, ft, ct, Gt, gLt, gt, alpha
+            delta = delta / 10 if delta > 1e-12 else 0.0
+            k += 1
+    except KeyboardInterrupt:
+        status, reason, message = "interrupted", "signal", f"interrupted at iteration {k}"
+    return OptResult(x=x, lam=lam, status=status, reason=reason, message=message, iterations=k, f=f,
+                     kkt_residual=float(np.linalg.norm(g)), c_norm=float(np.linalg.norm(c)),
+                     inner_iterations=inner_total, evaluations=dict(p.counts), history=hist,
+                     solve_s=time.perf_counter() - t0)
