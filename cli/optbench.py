@@ -1,0 +1,439 @@
+"""Equality-constrained optimisation benchmark: sketch-Newton against scipy's SQP solvers (and
+IPOPT when ``cyipopt`` is installed) on :class:`~learnsolve.pde.nlp.NLP` problems, with a
+Dolan-More performance profile.
+
+Every method is judged the same way, at the point it returns: the multipliers are those it
+returns (sketch-Newton) or the least-squares ones, l = argmin ||grad f + G'l|| (the others), and
+the method ``solved`` the problem when the KKT residual ||(grad f + G'l, c)||_2 <= 10 tol.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from learnsolve.pde.nlp import NLP
+
+from .errors import BadInput
+from .rundir import write_atomic, write_csv
+
+Row = dict[str, Any]
+
+SKETCH_METHODS = ("sketch-newton:kaczmarz", "sketch-newton:block", "sketch-newton:gaussian")
+SCIPY_METHODS = ("scipy:trust-constr", "scipy:SLSQP")
+METHODS = (*SKETCH_METHODS, *SCIPY_METHODS, "ipopt")
+DEFAULT_METHODS = ("sketch-newton:block", *SCIPY_METHODS, "ipopt")
+SOLVED_FACTOR = 10.0  # solved: KKT residual <= SOLVED_FACTOR * tol
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _dense(a: Any) -> np.ndarray:
+    return a.toarray() if sp.issparse(a) else np.atleast_2d(np.asarray(a, dtype=np.float64))
+
+
+def _vec(a: Any) -> np.ndarray:
+    return np.atleast_1d(np.asarray(a, dtype=np.float64)).ravel()
+
+
+def ipopt_available() -> bool:
+    try:
+        import cyipopt  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def least_squares_multipliers(g: np.ndarray, G: Any) -> np.ndarray:
+    """l = argmin ||g + G'l||: for a sparse G from the augmented system [I G'; G 0] [r; l] = [-g; 0]
+    (exact, no squared condition number), dense by lstsq."""
+    m, n = G.shape
+    if sp.issparse(G):
+        import scipy.sparse.linalg as spla
+
+        K = sp.bmat([[sp.identity(n), G.T], [G, None]], format="csc")
+        sol = spla.spsolve(K, np.concatenate([-g, np.zeros(m)]))
+        if np.all(np.isfinite(sol)):
+            return np.asarray(sol[n:], dtype=np.float64)
+        return spla.lsqr(G.T, -g, atol=1e-14, btol=1e-14)[0]
+    return np.linalg.lstsq(G.T, -g, rcond=None)[0]
+
+
+def kkt_measures(nlp: NLP, x: np.ndarray, lam: np.ndarray | None = None) -> tuple[float, float, np.ndarray]:
+    """(||(grad_x L, c)||, ||c||, l) at x; l least-squares unless given. Not counted as evaluations."""
+    g = _vec(nlp.grad(x))
+    c = _vec(nlp.c(x))
+    J = nlp.jac(x)
+    G = J.tocsr() if sp.issparse(J) else _dense(J).reshape(c.size, x.size)
+    if lam is None:
+        lam = least_squares_multipliers(g, G)
+    gL = g + G.T @ lam
+    return float(np.linalg.norm(np.concatenate([gL, c]))), float(np.linalg.norm(c)), lam
+
+
+class _Counter:
+    """Wraps the problem's callables and counts the calls."""
+
+    def __init__(self, nlp: NLP) -> None:
+        self.nlp = nlp
+        self.counts = {"f": 0, "grad": 0, "c": 0, "jac": 0, "hess": 0}
+
+    def _wrap(self, key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any) -> Any:
+            self.counts[key] += 1
+            return fn(*args)
+
+        return counted
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        key = {"hess_lag": "hess"}.get(name, name)
+        return self._wrap(key, getattr(self.nlp, name))
+
+
+# ------------------------------------------------------------------------------------------------
+# The methods. Each returns (x, lam or None, iterations, counts, seconds, solver message).
+
+
+def _sketch(nlp: NLP, x0: np.ndarray, kind: str, tol: float, maxiter: int, seed: int) -> tuple:
+    from learnsolve.solvers.sketch_newton import sketch_newton
+
+    t = time.perf_counter()
+    res = sketch_newton(nlp, x0, tol=tol, maxiter=maxiter, method=kind, seed=seed)
+    seconds = time.perf_counter() - t
+    return res.x, res.lam, res.iterations, dict(res.evaluations), seconds, f"{res.status}: {res.message}"
+
+
+def _constraint_hessian(nlp: NLP, m: int) -> Callable[[np.ndarray, np.ndarray], Any]:
+    """sum_i v_i hess c_i = hess_lag(x, v) - hess_lag(x, 0)."""
+
+    def hess(x: np.ndarray, v: np.ndarray) -> Any:
+        return nlp.hess_lag(x, np.asarray(v, dtype=np.float64)) - nlp.hess_lag(x, np.zeros(m))
+
+    return hess
+
+
+def _scipy(nlp: NLP, x0: np.ndarray, kind: str, tol: float, maxiter: int) -> tuple:
+    from scipy.optimize import NonlinearConstraint, minimize
+
+    p = _Counter(nlp)
+    m = _vec(nlp.c(x0)).size
+    f, grad, c, jac = p.f, p.grad, p.c, p.jac
+    if kind == "trust-constr":
+        hess_c = p._wrap("hess", _constraint_hessian(nlp, m))
+        hess_f = p._wrap("hess", lambda x: nlp.hess_lag(x, np.zeros(m)))
+        con = NonlinearConstraint(lambda x: _vec(c(x)), 0.0, 0.0, jac=jac, hess=hess_c)
+        options = {"gtol": tol, "xtol": tol * 1e-2, "maxiter": maxiter}
+        run = lambda: minimize(f, x0, method="trust-constr", jac=grad, hess=hess_f,  # noqa: E731
+                               constraints=[con], options=options)
+    elif kind == "SLSQP":
+        con = {"type": "eq", "fun": lambda x: _vec(c(x)), "jac": lambda x: _dense(jac(x))}
+        options = {"ftol": tol * tol, "maxiter": maxiter}
+        run = lambda: minimize(f, x0, method="SLSQP", jac=grad, constraints=[con],  # noqa: E731
+                               options=options)
+    else:
+        raise ValueError(f"unknown scipy method {kind!r}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # trust-constr's "delta_grad == 0" and the like
+        t = time.perf_counter()
+        res = run()
+        seconds = time.perf_counter() - t
+    return res.x, None, int(getattr(res, "nit", 0)), dict(p.counts), seconds, str(res.message)
+
+
+def _ipopt(nlp: NLP, x0: np.ndarray, tol: float, maxiter: int) -> tuple:
+    from cyipopt import minimize_ipopt
+
+    p = _Counter(nlp)
+    m = _vec(nlp.c(x0)).size
+    con = {"type": "eq", "fun": lambda x: _vec(p.c(x)), "jac": lambda x: _dense(p.jac(x)),
+           "hess": p._wrap("hess", lambda x, v: _dense(_constraint_hessian(nlp, m)(x, v)))}
+    t = time.perf_counter()
+    res = minimize_ipopt(p.f, x0, jac=p.grad, hess=lambda x: _dense(p.hess_lag(x, np.zeros(m))),
+                         constraints=[con], tol=tol, options={"max_iter": maxiter, "print_level": 0})
+    seconds = time.perf_counter() - t
+    return res.x, None, int(getattr(res, "nit", 0)), dict(p.counts), seconds, str(res.message)
+
+
+def run_methods(nlp: NLP, methods: Iterable[str], tol: float = 1e-6, maxiter: int = 500, seed: int = 0,
+                x0: np.ndarray | None = None) -> list[Row]:
+    """One row per method: method, status (solved, unsolved or failed), iterations, f_evals,
+    grad_evals (and c/jac/hess evals), f, kkt_residual, c_norm, seconds, message. ``ipopt`` is
+    left out, with a warning, when cyipopt is not installed."""
+    methods = list(methods)
+    unknown = [mth for mth in methods if mth not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    x0 = np.array(nlp.x0 if x0 is None else x0, dtype=np.float64)
+    rows: list[Row] = []
+    for method in methods:
+        if method == "ipopt" and not ipopt_available():
+            warnings.warn("ipopt skipped: cyipopt is not installed", RuntimeWarning, stacklevel=2)
+            continue
+        row: Row = {"method": method}
+        t = time.perf_counter()
+        try:
+            if method in SKETCH_METHODS:
+                out = _sketch(nlp, x0.copy(), method.split(":", 1)[1], tol, maxiter, seed)
+            elif method in SCIPY_METHODS:
+                out = _scipy(nlp, x0.copy(), method.split(":", 1)[1], tol, maxiter)
+            else:
+                out = _ipopt(nlp, x0.copy(), tol, maxiter)
+            x, lam, iterations, counts, seconds, message = out
+            x = _vec(x)
+            kkt, c_norm, _ = kkt_measures(nlp, x, None if lam is None else _vec(lam))
+            fx = float(nlp.f(x))
+            solved = math.isfinite(kkt) and math.isfinite(fx) and kkt <= SOLVED_FACTOR * tol
+            row.update(status="solved" if solved else "unsolved", iterations=int(iterations),
+                       f_evals=counts.get("f", 0), grad_evals=counts.get("grad", 0),
+                       c_evals=counts.get("c", 0), jac_evals=counts.get("jac", 0),
+                       hess_evals=counts.get("hess", 0), f=fx, kkt_residual=kkt, c_norm=c_norm,
+                       seconds=seconds, message=message)
+        except Exception as exc:  # one method failing must not end the benchmark
+            msg = str(exc).splitlines()[0] if str(exc) else ""
+            row.update(status="failed", iterations=None, f_evals=None, grad_evals=None, c_evals=None,
+                       jac_evals=None, hess_evals=None, f=math.nan, kkt_residual=math.nan,
+                       c_norm=math.nan, seconds=time.perf_counter() - t,
+                       message=f"{type(exc).__name__}: {msg}")
+        rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# Performance profiles
+
+
+def _group(rows_by_problem: Mapping[str, Sequence[Row]] | Sequence[Row]) -> dict[str, list[Row]]:
+    if isinstance(rows_by_problem, Mapping):
+        return {str(k): list(v) for k, v in rows_by_problem.items()}
+    out: dict[str, list[Row]] = {}
+    for r in rows_by_problem:
+        out.setdefault(str(r["problem"]), []).append(r)
+    return out
+
+
+def performance_profile(rows_by_problem: Mapping[str, Sequence[Row]] | Sequence[Row],
+                        metric: str = "seconds", floor: float | None = None,
+                        tau: Sequence[float] | None = None) -> dict[str, Any]:
+    """Dolan-More performance profile of ``metric`` (smaller is better).
+
+    ``rows_by_problem``: {problem: rows} or a flat list of rows with a ``problem`` key; each row
+    has ``method``, ``status`` and the metric. r_{p,s} = t_{p,s} / min_s t_{p,s} over the solvers
+    that solved p; inf where s did not solve p (or has no row). Metric values are raised to
+    ``floor`` first (default 1 for counts, 1e-6 s for seconds) so that a zero does not make every
+    other ratio infinite. rho_s(tau) = #{p : r_{p,s} <= tau} / #problems.
+
+    Returns {"metric", "problems", "tau" (the grid: 1, every finite ratio and 2x the largest, unless
+    given), "solvers": {s: {"ratios": sorted ratios, "rho": rho_s on the grid}}}."""
+    groups = _group(rows_by_problem)
+    if floor is None:
+        floor = 1e-6 if metric == "seconds" else 1.0
+    solvers: list[str] = []
+    for rows in groups.values():
+        for r in rows:
+            if r["method"] not in solvers:
+                solvers.append(r["method"])
+    problems = list(groups)
+    ratios = {s: np.full(len(problems), np.inf) for s in solvers}
+    for i, p in enumerate(problems):
+        t: dict[str, float] = {}
+        for r in groups[p]:
+            v = r.get(metric)
+            if r.get("status") == "solved" and v is not None and math.isfinite(float(v)):
+                t[r["method"]] = min(t.get(r["method"], math.inf), max(float(v), floor))
+        if t:
+            best = min(t.values())
+            for s, v in t.items():
+                ratios[s][i] = v / best
+    finite = np.concatenate([r[np.isfinite(r)] for r in ratios.values()] or [np.empty(0)])
+    if tau is None:
+        top = float(finite.max()) if finite.size else 1.0
+        grid = np.unique(np.concatenate([[1.0], finite, [2.0 * top]]))
+    else:
+        grid = np.asarray(sorted(tau), dtype=np.float64)
+    n_p = max(len(problems), 1)
+    return {
+        "metric": metric,
+        "problems": problems,
+        "tau": grid,
+        "solvers": {s: {"ratios": np.sort(r),
+                        "rho": np.array([np.count_nonzero(r <= g) / n_p for g in grid])}
+                    for s, r in ratios.items()},
+    }
+
+
+def rho_at(profile: Mapping[str, Any], solver: str, tau: float) -> float:
+    """rho_s(tau): the fraction of problems solver s solved within tau times the best."""
+    r = profile["solvers"][solver]["ratios"]
+    return float(np.count_nonzero(r <= tau) / max(len(profile["problems"]), 1))
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_profile(profile: Mapping[str, Any], path: Path, title: str) -> Path:
+    """Step plot of rho_s(tau) against log2(tau), one line per solver; written atomically."""
+    import io
+
+    plt = _pyplot()
+    grid = np.asarray(profile["tau"], dtype=np.float64)
+    x = np.log2(grid)
+    right = max(float(x[-1]) if x.size else 1.0, 1.0)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for s, d in profile["solvers"].items():
+        ax.step(np.append(x, right), np.append(d["rho"], d["rho"][-1] if len(d["rho"]) else 0.0),
+                where="post", lw=1.5, label=s)
+    ax.set_xlim(0.0, right)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(f"log2(tau)  ({profile['metric']} / best)")
+    ax.set_ylabel("fraction of problems solved within tau")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    path = Path(path)
+    write_atomic(path, buf.getvalue())
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# Benchmarks over problem sets
+
+
+def _fmt(v: Any, spec: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return format(v, spec)
+
+
+def _reference(nlp: NLP, rows: list[Row], given: float | None) -> tuple[float, str]:
+    """The f a problem's f_error is measured against: ``given``, else the smaller of the known
+    optimal value (nlp.info f_star: published values may be a local optimum) and the best f of the
+    methods that solved it."""
+    if given is not None:
+        return float(given), "given"
+    solved = [r["f"] for r in rows if r["status"] == "solved" and math.isfinite(r["f"])]
+    known = nlp.info.get("f_star") if isinstance(nlp.info, Mapping) else None
+    cands = []
+    if known is not None and math.isfinite(float(known)):
+        cands.append((float(known), "f_star"))
+    if solved:
+        cands.append((min(solved), "best solved"))
+    return min(cands) if cands else (math.nan, "none")
+
+
+def _warm_up(methods: Sequence[str]) -> None:
+    """One short untimed sketch-Newton run per sketch method, so that the first timed problem
+    does not pay for Numba's compilation."""
+    tiny = NLP("warm-up", np.array([2.0, 0.5]), lambda x: float(x[0] + x[1]), lambda x: np.ones(2),
+               lambda x: np.array([x @ x - 2.0]), lambda x: 2.0 * x[None, :],
+               lambda x, lam: 2.0 * lam[0] * np.eye(2))
+    for method in methods:
+        if method in SKETCH_METHODS:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                run_methods(tiny, [method], maxiter=2)
+
+
+def bench_problems(problems: Sequence[tuple[str, NLP]], methods: Iterable[str] = DEFAULT_METHODS,
+                   f_best: Mapping[str, float] | None = None, *, tol: float = 1e-6, maxiter: int = 500,
+                   seed: int = 0, csv_path: Path | None = None, profile_dir: Path | None = None,
+                   title: str = "optimisation benchmark", console: Any = None) -> list[Row]:
+    """Every method on every problem; adds to each row problem, n, m, f_ref and f_error =
+    |f - f_ref| / max(1, |f_ref|) (see :func:`_reference`), prints a table and returns the rows.
+    ``csv_path``: also write them as CSV; ``profile_dir``: also profile-iterations.png and
+    profile-seconds.png there."""
+    from rich.console import Console
+    from rich.table import Table
+
+    methods = list(methods)
+    f_best = dict(f_best or {})
+    _warm_up(methods)
+    rows: list[Row] = []
+    for name, nlp in problems:
+        prow = run_methods(nlp, methods, tol=tol, maxiter=maxiter, seed=seed)
+        ref, source = _reference(nlp, prow, f_best.get(name))
+        for r in prow:
+            err = abs(r["f"] - ref) / max(1.0, abs(ref)) if math.isfinite(ref) else math.nan
+            rows.append({"problem": name, "n": nlp.n, "m": nlp.m, **r, "f_ref": ref, "f_ref_source": source,
+                         "f_error": err})
+
+    table = Table(title=f"{title}: tol {tol:g}, solved = KKT <= {SOLVED_FACTOR:g} tol")
+    for col in ("problem", "method", "status", "iters", "f evals", "|f - f*| rel", "KKT", "seconds"):
+        table.add_column(col, justify="left" if col in ("problem", "method", "status") else "right")
+    for r in rows:
+        table.add_row(r["problem"], r["method"], r["status"], _fmt(r["iterations"], "d"),
+                      _fmt(r["f_evals"], "d"), _fmt(r["f_error"], ".1e"), _fmt(r["kkt_residual"], ".1e"),
+                      _fmt(r["seconds"], ".3f"))
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
+    console.print(table)
+
+    if csv_path is not None:
+        write_rows_csv(Path(csv_path), rows)
+    if profile_dir is not None:
+        for metric in ("iterations", "seconds"):
+            plot_profile(performance_profile(rows, metric), Path(profile_dir) / f"profile-{metric}.png",
+                         f"{title}: {metric}")
+    return rows
+
+
+def write_rows_csv(path: Path, rows: Sequence[Row]) -> None:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    write_csv(path, {c: [r.get(c) for r in rows] for c in cols})
+
+
+def cutest_bench(names: Sequence[str], x0_scale: float = 1.0, methods: Iterable[str] = DEFAULT_METHODS,
+                 out_dir: Path = Path("."), *, tol: float = 1e-6, maxiter: int = 500, seed: int = 0,
+                 console: Any = None) -> list[Row]:
+    """CUTEst problems (S2MPJ) by name, every method; writes bench.csv, profile-iterations.png and
+    profile-seconds.png into ``out_dir``, none of which may exist yet. A problem that cannot be
+    built is a BadInput before anything runs."""
+    from learnsolve.pde.cutest import cutest_problem
+    from learnsolve.solvers.errors import InputError
+
+    out_dir = Path(out_dir)
+    targets = [out_dir / "bench.csv", out_dir / "profile-iterations.png", out_dir / "profile-seconds.png"]
+
+    def check_free() -> None:
+        taken = [str(p) for p in targets if p.exists()]
+        if taken:
+            raise BadInput(f"will not overwrite {', '.join(taken)}")
+
+    check_free()
+    problems = []
+    for name in names:
+        try:
+            problems.append((name, cutest_problem(name, x0_scale)))
+        except InputError as exc:
+            raise BadInput(f"cutest problem {name}: {exc}") from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = bench_problems(problems, methods, tol=tol, maxiter=maxiter, seed=seed, console=console,
+                          title=f"CUTEst, x0 scale {x0_scale:g}")
+    for r in rows:
+        r["x0_scale"] = x0_scale
+    check_free()
+    write_rows_csv(targets[0], rows)
+    for metric, path in zip(("iterations", "seconds"), targets[1:], strict=True):
+        plot_profile(performance_profile(rows, metric), path,
+                     f"CUTEst ({len(problems)} problems, x0 x {x0_scale:g}): {metric}")
+    return rows
