@@ -44,18 +44,24 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _columns(path: Path) -> dict[str, list[float]] | None:
+    """A CSV file of the run as columns; None when the run has none; BadInput when unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        return read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"{path}: cannot read: {exc}") from None
+
+
 def plot_run(run_dir: Path, record: dict[str, Any]) -> Path | None:
     """convergence.png for one solve, sequence.png for a sequence, from history.csv;
     profile.png for a flame."""
     if (run_dir / "profile.csv").is_file():
         return plot_profile(run_dir, record)
-    history = run_dir / "history.csv"
-    if not history.is_file():
+    cols = _columns(run_dir / "history.csv")
+    if cols is None:
         return None
-    try:
-        cols = read_csv(history)
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"{history}: cannot read: {exc}") from None
     if cols.get("omega"):
         return plot_sequence(run_dir, record, cols)
     if cols.get("relative_residual"):
@@ -128,13 +134,9 @@ def report_runs(run_dirs: list[Path], plot: bool = True) -> list[dict[str, Any]]
 
 def plot_profile(run_dir: Path, record: dict[str, Any]) -> Path | None:
     """profile.png: T and u of a flame run (and the reference, where the run has one)."""
-    path = run_dir / "profile.csv"
-    if not path.is_file():
+    cols = _columns(run_dir / "profile.csv")
+    if cols is None:
         return None
-    try:
-        cols = read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"{path}: cannot read: {exc}") from None
     import numpy as np
 
     plt = _pyplot()
