@@ -91,7 +91,7 @@ class ReferenceParams(Params):
     type: Literal["flame-reference"] = "flame-reference"
     tol: float = Field(1e-8, gt=0, lt=1e-2, description="simplified: solve_bvp tolerance")
     nodes: int = Field(801, ge=50, le=100_000, description="simplified: initial BVP mesh nodes")
-    ratio: float = Field(3.0, gt=1, description="cantera: grid refinement ratio")
+    ratio: float = Field(3.0, ge=2, description="cantera: grid refinement ratio")
     slope: float = Field(0.06, gt=0, lt=1, description="cantera: refinement on slopes")
     curve: float = Field(0.12, gt=0, lt=1, description="cantera: refinement on curvature")
 
