@@ -67,7 +67,7 @@ def pinn_bench(job: Job, repeat: int, out: Path | None, jax_python: Path | None)
 
     from .rundir import write_csv
 
-    if shutil.which("taskset") and hasattr(os, "sched_setaffinity"):
+    if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, like the JAX run
     steps = 1000
     p = job.solver

@@ -131,10 +131,15 @@ def run_reference(problem: FlameProblem, p: ReferenceParams, callback: Callable[
         from learnsolve.pde.flame_reference import reference_flame
 
         sol = reference_flame(problem.flame, tol=p.tol, nodes=p.nodes, callback=step)
-        ok = sol.info["bvp_status"] == 0
-        status, reason = ("converged", "tol") if ok else ("breakdown", "bvp")
-        message = (f"shooting and BVP agree to {sol.info['shooting_bvp_rel_diff']:.1e}" if ok
-                   else f"solve_bvp: {sol.info['bvp_message']}")
+        diff = sol.info["shooting_bvp_rel_diff"]
+        if sol.info["bvp_status"] != 0:
+            status, reason, message = "breakdown", "bvp", f"solve_bvp: {sol.info['bvp_message']}"
+        elif diff > 1e-6:  # the BVP found another solution: the domain cannot hold the flame
+            status, reason = "breakdown", "domain"
+            message = (f"shooting and BVP differ by {diff:.1e}; is length = {problem.flame.length:g} m "
+                       f"a few flame thicknesses ({sol.info['thickness']:.2g} m) at least?")
+        else:
+            status, reason, message = "converged", "tol", f"shooting and BVP agree to {diff:.1e}"
         iterations, residual = sol.info["bisection_steps"], sol.info["bvp_max_residual"]
     solve_s = time.perf_counter() - t
     return Outcome(status=status, reason=reason, message=f"s_L = {sol.s_L:.8g} m/s; {message}",

@@ -56,7 +56,7 @@ def exit_code_for(status: str) -> int:
 
 def _key(section: str, param: str | None) -> str:
     """The job key that set the bad data an InputError names (``problem.path``, ...)."""
-    if param and "." in param:
+    if param and ("." in param or param in ("problem", "solver")):
         return param
     return f"{section}.{param}" if param else section
 

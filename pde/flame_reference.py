@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from scipy.integrate import solve_bvp, solve_ivp
 
+from learnsolve.solvers.errors import InputError
+
 from .flame import FlameSolution, SimplifiedFlame
 
 Callback = Callable[[int, Any], None]
@@ -59,7 +61,8 @@ def shooting_speed(flame: SimplifiedFlame, rtol: float = 1e-12, bracket: tuple[f
     # far enough that a trajectory close to the eigenvalue still declares itself
     x_end = 50.0 * max(flame.length, flame.thickness(lo))
     if _shoot(flame, lo, x_end)[0] > 0 or _shoot(flame, hi, x_end)[0] < 0:
-        raise ValueError(f"flame speed not bracketed by ({lo:.3g}, {hi:.3g}) m/s")
+        raise InputError(f"no propagating flame with s_L between {lo:.3g} and {hi:.3g} m/s for these "
+                         "constants (shooting does not change sign)", "problem")
     steps = 0
     while hi - lo > rtol * hi:
         mid = np.sqrt(lo * hi)
@@ -122,5 +125,5 @@ def reference_flame(flame: SimplifiedFlame, tol: float = 1e-8, nodes: int = 801,
               "shooting_bvp_rel_diff": abs(s_bvp - s_shoot) / s_shoot, "bisection_steps": steps,
               "bvp_status": int(sol.status), "bvp_message": sol.message, "bvp_nodes": int(x.size),
               "bvp_max_residual": float(np.max(sol.rms_residuals)), "shooting_s": shoot_s,
-              "bvp_s": bvp_s, "thickness": flame.thickness(s_bvp), "T_max": float(flame.T_max)},
+              "bvp_s": bvp_s, "thickness": flame.thickness(s_shoot), "T_max": float(flame.T_max)},
     )

@@ -78,6 +78,23 @@ def test_bad_flame_jobs_exit_2_with_one_line(job, words, run_cli, write_job, tmp
     assert not out.exists()
 
 
+def test_constants_without_a_flame_exit_2(run_cli, write_job, tmp_path):
+    job = write_job(flame_job({"type": "flame-reference"}, E_a=0))
+    result = run_cli("run", job, "--out", tmp_path / "o", "-q")
+    assert result.exit_code == 2, result.stderr
+    assert "problem: no propagating flame with s_L between" in error_line(result)
+
+
+def test_a_domain_too_short_for_the_flame_is_a_breakdown(run_cli, runs, write_job, tmp_path):
+    out = tmp_path / "out"
+    job = write_job(flame_job({"type": "flame-reference"}, length=1e-7))
+    result = run_cli("run", job, "--out", out, "-q")
+    assert result.exit_code == 3, result.stderr
+    rec = runs.result(runs.find(out))
+    assert rec["status"] == "breakdown" and rec["reason"] == "domain"
+    assert "flame thicknesses" in rec["message"]
+
+
 def test_cantera_names_are_checked_before_any_run(run_cli, write_job, tmp_path):
     pytest.importorskip("cantera")
     out = tmp_path / "out"
