@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from learnsolve.pde.nlp import NLP
+from learnsolve.pde.nlp import NLP, least_squares_multipliers
+from learnsolve.pde.nlp import dense as _dense
 
 from .errors import BadInput
-from .rundir import write_atomic, write_csv
+from .report import _pyplot, _save
+from .rundir import write_csv
 
 Row = dict[str, Any]
 
@@ -38,10 +40,6 @@ SOLVED_FACTOR = 10.0  # solved: KKT residual <= SOLVED_FACTOR * tol
 # Helpers
 
 
-def _dense(a: Any) -> np.ndarray:
-    return a.toarray() if sp.issparse(a) else np.atleast_2d(np.asarray(a, dtype=np.float64))
-
-
 def _vec(a: Any) -> np.ndarray:
     return np.atleast_1d(np.asarray(a, dtype=np.float64)).ravel()
 
@@ -52,21 +50,6 @@ def ipopt_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def least_squares_multipliers(g: np.ndarray, G: Any) -> np.ndarray:
-    """l = argmin ||g + G'l||: for a sparse G from the augmented system [I G'; G 0] [r; l] = [-g; 0]
-    (exact, no squared condition number), dense by lstsq."""
-    m, n = G.shape
-    if sp.issparse(G):
-        import scipy.sparse.linalg as spla
-
-        K = sp.bmat([[sp.identity(n), G.T], [G, None]], format="csc")
-        sol = spla.spsolve(K, np.concatenate([-g, np.zeros(m)]))
-        if np.all(np.isfinite(sol)):
-            return np.asarray(sol[n:], dtype=np.float64)
-        return spla.lsqr(G.T, -g, atol=1e-14, btol=1e-14)[0]
-    return np.linalg.lstsq(G.T, -g, rcond=None)[0]
 
 
 def kkt_measures(nlp: NLP, x: np.ndarray, lam: np.ndarray | None = None) -> tuple[float, float, np.ndarray]:
@@ -277,19 +260,8 @@ def rho_at(profile: Mapping[str, Any], solver: str, tau: float) -> float:
     return float(np.count_nonzero(r <= tau) / max(len(profile["problems"]), 1))
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_profile(profile: Mapping[str, Any], path: Path, title: str) -> Path:
     """Step plot of rho_s(tau) against log2(tau), one line per solver; written atomically."""
-    import io
-
     plt = _pyplot()
     grid = np.asarray(profile["tau"], dtype=np.float64)
     x = np.log2(grid)
@@ -305,13 +277,7 @@ def plot_profile(profile: Mapping[str, Any], path: Path, title: str) -> Path:
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    path = Path(path)
-    write_atomic(path, buf.getvalue())
-    return path
+    return _save(fig, Path(path))
 
 
 # ------------------------------------------------------------------------------------------------

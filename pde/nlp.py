@@ -40,8 +40,27 @@ class NLP:
         return int(np.asarray(self.c(self.x0)).size)
 
 
-def _dense(a: Matrix) -> np.ndarray:
-    return a.toarray() if hasattr(a, "toarray") else np.asarray(a, dtype=float)
+def dense(a: Matrix) -> np.ndarray:
+    """A dense 2-D float array of a dense or scipy.sparse matrix."""
+    return a.toarray() if hasattr(a, "toarray") else np.atleast_2d(np.asarray(a, dtype=np.float64))
+
+
+def least_squares_multipliers(g: np.ndarray, G: Matrix) -> np.ndarray:
+    """l = argmin ||g + G'l||, the usual multiplier estimate at a point with gradient g. A sparse G
+    goes through the augmented system [I G'; G 0] [r; l] = [-g; 0] (no squared condition number),
+    with lsqr as the fallback when that system is singular; a dense one through lstsq."""
+    import scipy.sparse as sp
+
+    m, n = G.shape
+    if sp.issparse(G):
+        import scipy.sparse.linalg as spla
+
+        K = sp.bmat([[sp.identity(n), G.T], [G, None]], format="csc")
+        sol = spla.spsolve(K, np.concatenate([-g, np.zeros(m)]))
+        if np.all(np.isfinite(sol)):
+            return np.asarray(sol[n:], dtype=np.float64)
+        return spla.lsqr(G.T, -g, atol=1e-14, btol=1e-14)[0]
+    return np.linalg.lstsq(G.T, -g, rcond=None)[0]
 
 
 def derivative_errors(nlp: NLP, x: np.ndarray, lam: np.ndarray, h: float = 1e-6) -> dict[str, float]:
@@ -53,12 +72,12 @@ def derivative_errors(nlp: NLP, x: np.ndarray, lam: np.ndarray, h: float = 1e-6)
     fd_jac = np.array([(nlp.c(x + h * e) - nlp.c(x - h * e)) / (2 * h) for e in E]).T
 
     def grad_lag(z: np.ndarray) -> np.ndarray:
-        return nlp.grad(z) + _dense(nlp.jac(z)).T @ lam
+        return nlp.grad(z) + dense(nlp.jac(z)).T @ lam
 
     fd_hess = np.array([(grad_lag(x + h * e) - grad_lag(x - h * e)) / (2 * h) for e in E]).T
 
     def rel(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1.0))
 
-    return {"grad": rel(nlp.grad(x), fd_grad), "jac": rel(_dense(nlp.jac(x)), fd_jac.reshape(-1, n)),
-            "hess_lag": rel(_dense(nlp.hess_lag(x, lam)), fd_hess)}
+    return {"grad": rel(nlp.grad(x), fd_grad), "jac": rel(dense(nlp.jac(x)), fd_jac.reshape(-1, n)),
+            "hess_lag": rel(dense(nlp.hess_lag(x, lam)), fd_hess)}

@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from learnsolve.pde.nlp import least_squares_multipliers
+
 from .sketch import SketchSolver
 
 
@@ -92,16 +94,6 @@ def _rank_deficient(G: Any) -> bool:
     return bool(s.size < G.shape[0] or s[-1] <= 1e-10 * max(s[0], 1.0))
 
 
-def _least_squares_multipliers(G: Any, grad: np.ndarray) -> np.ndarray:
-    """l minimising ||grad f + G'l||: the usual first multiplier estimate."""
-    Gd = G.toarray() if sp.issparse(G) and G.shape[0] * G.shape[1] <= 4_000_000 else G
-    if sp.issparse(Gd):
-        from scipy.sparse.linalg import lsqr
-
-        return lsqr(Gd.T, -grad, atol=1e-12, btol=1e-12)[0]
-    return np.linalg.lstsq(Gd.T, -grad, rcond=None)[0]
-
-
 def sketch_newton(
     nlp: Any,
     x0: np.ndarray | None = None,
@@ -131,7 +123,7 @@ def sketch_newton(
     n = x.size
     c = np.asarray(p.c(x), dtype=np.float64)
     m = c.size
-    lam = _least_squares_multipliers(_mat(p.jac(x)), np.asarray(p.grad(x), dtype=np.float64))
+    lam = least_squares_multipliers(np.asarray(p.grad(x), dtype=np.float64), _mat(p.jac(x)))
     mu, nu, theta, delta = mu0, nu0, theta0, 0.0
     hist: dict[str, list[float]] = {k: [] for k in (
         "iteration", "f", "c_norm", "kkt_residual", "step", "mu", "nu", "theta", "delta", "inner_iterations")}
@@ -197,8 +189,7 @@ def sketch_newton(
                     break
                 dx, dl = z[:n], z[n:]
                 if dx @ (B @ dx) < kappa * (dx @ dx):  # negative curvature along the step
-                    delta = max(1e-4 * max(1.0, abs(H).max() if not sp.issparse(H) else abs(H).max()),
-                                10 * delta)
+                    delta = max(1e-4 * max(1.0, abs(H).max()), 10 * delta)
                     continue
                 gMx = gL + mu * (G.T @ c) + nu * (H @ gL)
                 gMl = c + nu * (G @ gL)

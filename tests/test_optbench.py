@@ -12,13 +12,12 @@ from learnsolve.cli.optbench import (
     bench_problems,
     cutest_bench,
     ipopt_available,
-    least_squares_multipliers,
     performance_profile,
     plot_profile,
     rho_at,
     run_methods,
 )
-from learnsolve.pde.nlp import NLP
+from learnsolve.pde.nlp import NLP, least_squares_multipliers
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
