@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from .errors import InputError
 from .kernels import sketch as kernels
 
 METHODS = ("kaczmarz", "block", "gaussian")
 SAMPLINGS = ("uniform", "row-norm")
+DENSE_MAX = 2000  # block projections of larger systems go through a sparse LU
 
 
 @dataclass
@@ -96,16 +98,24 @@ class SketchSolver:
         return SketchSolve(z, it, res, res <= tol, np.asarray(norms), time.perf_counter() - t0)
 
     def _project(self, z: np.ndarray, b: np.ndarray) -> None:
-        """One sketch-and-project step, in place."""
+        """One sketch-and-project step, in place: the least-norm dz with S'K dz = S'(b - K z).
+        Computed from S'K itself (an orthogonal factorisation when dense, a sparse LU of the
+        augmented system [I, M'; M, 0] when sparse), never from S'K K'S, whose condition number
+        is the square of S'K's: the KKT systems of the Newton loop are often conditioned 1e7+."""
         if self.method == "block":
             rows = self._rows(self.block)
             M = self.K[rows]  # S'K: the chosen rows
-            r = M @ z - b[rows]
+            r = b[rows] - M @ z
         else:
             S = self.rng.standard_normal((self.n, self.block))
-            M = sp.csr_matrix((self.K.T @ S).T) if self.n > 2000 else (self.K.T @ S).T
-            r = S.T @ (self.K @ z - b)
-        MMt = M @ M.T
-        MMt = MMt.toarray() if sp.issparse(MMt) else MMt
-        y = np.linalg.lstsq(MMt, r, rcond=None)[0]
-        z -= M.T @ y
+            M = np.asarray((self.K.T @ S).T)
+            r = S.T @ (b - self.K @ z)
+        if sp.issparse(M) and self.n > DENSE_MAX:
+            A = sp.bmat([[sp.identity(self.n), M.T], [M, None]], format="csc")
+            try:
+                z += spla.splu(A).solve(np.concatenate([np.zeros(self.n), r]))[: self.n]
+            except RuntimeError:  # rows of the sketch dependent: least squares instead
+                z += spla.lsqr(M, r, atol=1e-14, btol=1e-14)[0]
+        else:
+            M = M.toarray() if sp.issparse(M) else M
+            z += np.linalg.lstsq(M, r, rcond=None)[0]

@@ -44,6 +44,8 @@ from learnsolve.pde.nlp import least_squares_multipliers
 
 from .sketch import SketchSolver
 
+PENALTY_MAX = 1e12  # mu and nu stop growing here
+
 
 @dataclass
 class OptResult:
@@ -86,12 +88,29 @@ def _mat(a: Any) -> Any:
     return a.tocsr() if sp.issparse(a) else np.atleast_2d(np.asarray(a, dtype=np.float64))
 
 
-def _rank_deficient(G: Any) -> bool:
-    """Smallest singular value of G below 1e-10 of its largest (dense G; sparse: empty rows)."""
+def _null_space(G: Any) -> tuple[bool, np.ndarray | None]:
+    """(rank deficient?, orthonormal basis of the null space of G or None). A dense G is rank
+    deficient when its smallest singular value is below 1e-10 of its largest; a sparse one is only
+    checked for empty rows (no basis: the reduced Hessian is not formed)."""
     if sp.issparse(G):
-        return bool(np.any(np.diff(G.tocsr().indptr) == 0))
-    s = np.linalg.svd(G, compute_uv=False)
-    return bool(s.size < G.shape[0] or s[-1] <= 1e-10 * max(s[0], 1.0))
+        return bool(np.any(np.diff(G.tocsr().indptr) == 0)), None
+    m = G.shape[0]
+    _, s, vt = np.linalg.svd(G)
+    deficient = bool(s.size < m or s[-1] <= 1e-10 * max(s[0], 1.0))
+    return deficient, vt[m:].T
+
+
+def _regularisation(H: Any, Z: np.ndarray | None) -> float | None:
+    """delta that makes Z'(H + delta I)Z positive definite, its smallest eigenvalue mirrored to
+    |lambda_min| + eps; 0 when it already is (eps = 1e-8 max(1, max|H|)). None without a basis."""
+    if Z is None:
+        return None
+    if Z.shape[1] == 0:  # G square: the step does not depend on B's curvature
+        return 0.0
+    Hd = H.toarray() if sp.issparse(H) else H
+    eps = 1e-8 * max(1.0, float(np.abs(Hd).max()))
+    low = float(np.linalg.eigvalsh(Z.T @ Hd @ Z)[0])
+    return 0.0 if low >= eps else eps - 2.0 * low
 
 
 def sketch_newton(
@@ -164,17 +183,20 @@ def sketch_newton(
                 break
             if k >= maxiter:
                 break
-            if _rank_deficient(G):
+            deficient, Z = _null_space(G)
+            if deficient:
                 status, reason = "breakdown", "singular_jacobian"
                 message = f"the constraint Jacobian is rank deficient at iteration {k}"
                 break
             H = _mat(p.hess_lag(x, lam))
+            exact_delta = _regularisation(H, Z)
+            delta = exact_delta if exact_delta is not None else delta
             theta = max(theta_min, min(theta0, math.sqrt(kkt)))
             inner = 0
             direction = None
             z = np.zeros(n + m)  # re-solves within this iteration start from the last attempt
             stalled = False
-            for _attempt in range(60):
+            for _attempt in range(100):
                 B = H + delta * (sp.identity(n, format="csr") if sp.issparse(H) else np.eye(n))
                 K = sp.bmat([[B, G.T], [G, None]], format="csr") if (sp.issparse(B) or sp.issparse(G)) \
                     else np.block([[B, G.T], [G, np.zeros((m, m))]])
@@ -188,24 +210,29 @@ def sketch_newton(
                     z = np.zeros(n + m)
                     break
                 dx, dl = z[:n], z[n:]
-                if dx @ (B @ dx) < kappa * (dx @ dx):  # negative curvature along the step
+                if exact_delta is None and n > m and dx @ (B @ dx) < kappa * (dx @ dx):
+                    # no null-space basis (sparse G): negative curvature along the step instead
                     delta = max(1e-4 * max(1.0, abs(H).max()), 10 * delta)
                     continue
-                gMx = gL + mu * (G.T @ c) + nu * (H @ gL)
-                gMl = c + nu * (G @ gL)
-                slope = gMx @ dx + gMl @ dl
-                if slope <= -0.5 * (mu * (c @ c) + nu * (gL @ gL)):
-                    direction = (dx, dl, slope)
+                # grad M'z = s0 + mu a + nu b - (mu |c|^2 + nu |gL|^2)/2: the descent test is
+                # s0 + mu a + nu b <= 0, and a (b) < 0 says which penalty raises the decrease
+                s0 = gL @ dx + c @ dl
+                a = c @ (G @ dx) + 0.5 * (c @ c)
+                b = gL @ (H @ dx + G.T @ dl) + 0.5 * (gL @ gL)
+                if s0 + mu * a + nu * b <= 0:
+                    direction = (dx, dl, s0 + mu * a + nu * b - 0.5 * (mu * (c @ c) + nu * (gL @ gL)))
                     break
                 if not sol.converged:  # the sketching solver ran out of its budget
                     stalled = True
                     break
-                if theta > theta_min:
+                if a < 0 and mu < PENALTY_MAX:
+                    mu = min(PENALTY_MAX, max(10 * mu, 2 * (s0 + nu * b) / -a))
+                elif b < 0 and nu < PENALTY_MAX:
+                    nu = min(PENALTY_MAX, max(10 * nu, 2 * (s0 + mu * a) / -b))
+                elif theta > theta_min:
                     theta = max(theta_min, theta / 10)
-                elif mu * (c @ c) >= nu * (gL @ gL):
-                    mu *= 10
                 else:
-                    nu *= 10
+                    break
             inner_total += inner
             if direction is None:
                 status, reason = "breakdown", "inner_solver" if stalled else "no_descent"
@@ -224,7 +251,8 @@ def sketch_newton(
                     break
                 alpha *= 0.5
             x, lam, f, c, G, gL, g, step = xt, lt, ft, ct, Gt, gLt, gt, alpha
-            delta = delta / 10 if delta > 1e-12 else 0.0
+            if exact_delta is None:
+                delta = delta / 10 if delta > 1e-12 else 0.0
             k += 1
     except KeyboardInterrupt:
         status, reason, message = "interrupted", "signal", f"interrupted at iteration {k}"
