@@ -135,7 +135,7 @@ def _pyamg(a: Any, b: np.ndarray, p: Any) -> Row:
 
 
 def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None,
-              jax_python: Path | None = None) -> list[Row]:
+              jax_python: Path | None = None, methods: list[str] | None = None) -> list[Row]:
     from rich.console import Console
     from rich.table import Table
 
@@ -148,6 +148,10 @@ def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None,
     if job.problem.type in SEQUENCES:
         raise BadInput(f"{job.source}: problem.type: bench takes one system; for a sequence, "
                        "run the job with baselines: [...]")
+    if job.solver.type == "sketch-newton":
+        from .optbench import opt_bench
+
+        return opt_bench(job, out, methods)
     if job.solver.type == "pinn":
         from .flamebench import pinn_bench
 

@@ -160,18 +160,23 @@ def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
               help="Write the table as CSV here (never overwrites: fails if it exists).")
 @click.option("--jax-python", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="pinn jobs: a Python with jax, to time the same step jit-compiled by JAX.")
+@click.option("--methods", help="sketch-newton jobs: comma-separated, from sketch-newton:kaczmarz|block|"
+              "gaussian|exact, scipy:trust-constr, scipy:SLSQP, ipopt (default: the job's sketch, exact, "
+              "scipy's two and ipopt when installed).")
 @reports_bad_input
 def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: int,
-          out: Path | None, jax_python: Path | None) -> None:
+          out: Path | None, jax_python: Path | None, methods: str | None) -> None:
     """Solve a job's system with learnsolve, scipy and pyamg side by side (a pinn job: its
-    training step, eager and compiled torch, and JAX); print the table."""
+    training step, eager and compiled torch, and JAX; a sketch-newton job: its problem or problem
+    set with sketch-newton, scipy and IPOPT, plus performance profiles); print the table."""
     _threads_env(threads)
     from .bench import run_bench
     from .jobfile import load_job
 
     if out is not None and out.exists():
         raise BadInput(f"{out}: exists; choose a new file name")
-    run_bench(load_job(job, overrides), threads, repeat, out, jax_python)
+    run_bench(load_job(job, overrides), threads, repeat, out, jax_python,
+              [m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 
 
 @cli.command()

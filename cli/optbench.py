@@ -29,10 +29,12 @@ from .rundir import write_csv
 
 Row = dict[str, Any]
 
-SKETCH_METHODS = ("sketch-newton:kaczmarz", "sketch-newton:block", "sketch-newton:gaussian")
+SKETCH_METHODS = ("sketch-newton:kaczmarz", "sketch-newton:block", "sketch-newton:gaussian",
+                  "sketch-newton:exact")
 SCIPY_METHODS = ("scipy:trust-constr", "scipy:SLSQP")
 METHODS = (*SKETCH_METHODS, *SCIPY_METHODS, "ipopt")
 DEFAULT_METHODS = ("sketch-newton:block", *SCIPY_METHODS, "ipopt")
+SLSQP_MAX_N = 2000  # SLSQP's QP subproblems are dense, O(n^3): left out above this size
 SOLVED_FACTOR = 10.0  # solved: KKT residual <= SOLVED_FACTOR * tol
 
 
@@ -87,11 +89,12 @@ class _Counter:
 # The methods. Each returns (x, lam or None, iterations, counts, seconds, solver message).
 
 
-def _sketch(nlp: NLP, x0: np.ndarray, kind: str, tol: float, maxiter: int, seed: int) -> tuple:
+def _sketch(nlp: NLP, x0: np.ndarray, kind: str, tol: float, maxiter: int, seed: int,
+            options: Mapping[str, Any]) -> tuple:
     from learnsolve.solvers.sketch_newton import sketch_newton
 
     t = time.perf_counter()
-    res = sketch_newton(nlp, x0, tol=tol, maxiter=maxiter, method=kind, seed=seed)
+    res = sketch_newton(nlp, x0, tol=tol, maxiter=maxiter, method=kind, seed=seed, **options)
     seconds = time.perf_counter() - t
     return res.x, res.lam, res.iterations, dict(res.evaluations), seconds, f"{res.status}: {res.message}"
 
@@ -148,10 +151,11 @@ def _ipopt(nlp: NLP, x0: np.ndarray, tol: float, maxiter: int) -> tuple:
 
 
 def run_methods(nlp: NLP, methods: Iterable[str], tol: float = 1e-6, maxiter: int = 500, seed: int = 0,
-                x0: np.ndarray | None = None) -> list[Row]:
+                x0: np.ndarray | None = None, sketch_options: Mapping[str, Any] | None = None) -> list[Row]:
     """One row per method: method, status (solved, unsolved or failed), iterations, f_evals,
     grad_evals (and c/jac/hess evals), f, kkt_residual, c_norm, seconds, message. ``ipopt`` is
-    left out, with a warning, when cyipopt is not installed."""
+    left out, with a warning, when cyipopt is not installed. ``sketch_options``: further keyword
+    arguments of :func:`~learnsolve.solvers.sketch_newton.sketch_newton` (sampling, block, ...)."""
     methods = list(methods)
     unknown = [mth for mth in methods if mth not in METHODS]
     if unknown:
@@ -163,10 +167,18 @@ def run_methods(nlp: NLP, methods: Iterable[str], tol: float = 1e-6, maxiter: in
             warnings.warn("ipopt skipped: cyipopt is not installed", RuntimeWarning, stacklevel=2)
             continue
         row: Row = {"method": method}
+        if method == "scipy:SLSQP" and x0.size > SLSQP_MAX_N:
+            row.update(status="skipped", iterations=None, f_evals=None, grad_evals=None, c_evals=None,
+                       jac_evals=None, hess_evals=None, f=math.nan, kkt_residual=math.nan, c_norm=math.nan,
+                       seconds=math.nan, message=f"SLSQP works with dense matrices; n = {x0.size} > "
+                       f"{SLSQP_MAX_N}")
+            rows.append(row)
+            continue
         t = time.perf_counter()
         try:
             if method in SKETCH_METHODS:
-                out = _sketch(nlp, x0.copy(), method.split(":", 1)[1], tol, maxiter, seed)
+                out = _sketch(nlp, x0.copy(), method.split(":", 1)[1], tol, maxiter, seed,
+                              sketch_options or {})
             elif method in SCIPY_METHODS:
                 out = _scipy(nlp, x0.copy(), method.split(":", 1)[1], tol, maxiter)
             else:
@@ -322,7 +334,8 @@ def _warm_up(methods: Sequence[str]) -> None:
 def bench_problems(problems: Sequence[tuple[str, NLP]], methods: Iterable[str] = DEFAULT_METHODS,
                    f_best: Mapping[str, float] | None = None, *, tol: float = 1e-6, maxiter: int = 500,
                    seed: int = 0, csv_path: Path | None = None, profile_dir: Path | None = None,
-                   title: str = "optimisation benchmark", console: Any = None) -> list[Row]:
+                   title: str = "optimisation benchmark", console: Any = None,
+                   sketch_options: Mapping[str, Any] | None = None) -> list[Row]:
     """Every method on every problem; adds to each row problem, n, m, f_ref and f_error =
     |f - f_ref| / max(1, |f_ref|) (see :func:`_reference`), prints a table and returns the rows.
     ``csv_path``: also write them as CSV; ``profile_dir``: also profile-iterations.png and
@@ -335,7 +348,7 @@ def bench_problems(problems: Sequence[tuple[str, NLP]], methods: Iterable[str] =
     _warm_up(methods)
     rows: list[Row] = []
     for name, nlp in problems:
-        prow = run_methods(nlp, methods, tol=tol, maxiter=maxiter, seed=seed)
+        prow = run_methods(nlp, methods, tol=tol, maxiter=maxiter, seed=seed, sketch_options=sketch_options)
         ref, source = _reference(nlp, prow, f_best.get(name))
         for r in prow:
             err = abs(r["f"] - ref) / max(1.0, abs(ref)) if math.isfinite(ref) else math.nan
@@ -368,38 +381,42 @@ def write_rows_csv(path: Path, rows: Sequence[Row]) -> None:
     write_csv(path, {c: [r.get(c) for r in rows] for c in cols})
 
 
-def cutest_bench(names: Sequence[str], x0_scale: float = 1.0, methods: Iterable[str] = DEFAULT_METHODS,
-                 out_dir: Path = Path("."), *, tol: float = 1e-6, maxiter: int = 500, seed: int = 0,
-                 console: Any = None) -> list[Row]:
-    """CUTEst problems (S2MPJ) by name, every method; writes bench.csv, profile-iterations.png and
-    profile-seconds.png into ``out_dir``, none of which may exist yet. A problem that cannot be
-    built is a BadInput before anything runs."""
-    from learnsolve.pde.cutest import cutest_problem
+def opt_bench(job: Any, out: Path | None, methods: Sequence[str] | None) -> list[Row]:
+    """``learnsolve bench`` for a sketch-newton job: its problem (or, for ``cutest`` with
+    ``names``, every problem listed) solved by each method, with the job's tolerance, iteration
+    limit and sketch options. Writes bench.csv and the two performance profiles into a new folder
+    under the job's output.dir (and the CSV to ``out`` too), prints the table, and the folder."""
     from learnsolve.solvers.errors import InputError
 
-    out_dir = Path(out_dir)
-    targets = [out_dir / "bench.csv", out_dir / "profile-iterations.png", out_dir / "profile-seconds.png"]
+    from .optim import cutest_set
+    from .rundir import create_run_dir, utc_now
+    from .runner import load_problem
 
-    def check_free() -> None:
-        taken = [str(p) for p in targets if p.exists()]
-        if taken:
-            raise BadInput(f"will not overwrite {', '.join(taken)}")
-
-    check_free()
-    problems = []
-    for name in names:
+    p = job.solver
+    if methods is None:
+        methods = [f"sketch-newton:{p.sketch.method}", *(["sketch-newton:exact"] if p.sketch.method != "exact"
+                                                         else []), *SCIPY_METHODS, "ipopt"]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise BadInput(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if job.problem.type == "cutest":
         try:
-            problems.append((name, cutest_problem(name, x0_scale)))
+            problems = cutest_set(job.problem)
         except InputError as exc:
-            raise BadInput(f"cutest problem {name}: {exc}") from None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = bench_problems(problems, methods, tol=tol, maxiter=maxiter, seed=seed, console=console,
-                          title=f"CUTEst, x0 scale {x0_scale:g}")
-    for r in rows:
-        r["x0_scale"] = x0_scale
-    check_free()
-    write_rows_csv(targets[0], rows)
-    for metric, path in zip(("iterations", "seconds"), targets[1:], strict=True):
-        plot_profile(performance_profile(rows, metric), path,
-                     f"CUTEst ({len(problems)} problems, x0 x {x0_scale:g}): {metric}")
+            raise BadInput(f"{job.source}: problem.names: {exc}") from None
+    else:
+        nlp = load_problem(job)
+        problems = [(nlp.name, nlp)]
+    options = {"sampling": p.sketch.sampling, "block": p.sketch.block, "inner_epochs": p.sketch.epochs,
+               "theta0": p.theta0, "mu0": p.mu0, "nu0": p.nu0, "eta": p.eta, "alpha_min": p.alpha_min}
+    folder = create_run_dir(Path(job.output.dir), f"{job.name}-bench", utc_now())
+    scale = getattr(job.problem, "x0_scale", 1.0)
+    rows = bench_problems(problems, methods, tol=p.tol, maxiter=p.maxiter, seed=job.seed,
+                          csv_path=folder / "bench.csv", profile_dir=folder if len(problems) > 1 else None,
+                          title=f"{job.name} ({len(problems)} problems" + (f", x0 x {scale:g})" if scale != 1
+                                                                           else ")"),
+                          sketch_options=options)
+    if out is not None:
+        write_rows_csv(out, rows)
+    print(folder)
     return rows

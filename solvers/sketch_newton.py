@@ -205,6 +205,8 @@ def sketch_newton(
                 sol = solver.solve(-g, z, tol=max(theta * kkt, 0.1 * tol),
                                    maxiter=inner_epochs * solver.epoch)
                 inner += sol.iterations
+                if sol.interrupted:
+                    raise KeyboardInterrupt
                 z = sol.z
                 if not np.all(np.isfinite(z)):
                     z = np.zeros(n + m)

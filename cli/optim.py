@@ -1,0 +1,186 @@
+"""Registry entries for equality-constrained optimisation: the problems ``cutest``,
+``constrained-logistic`` and ``pde-control``, the solver ``sketch-newton``, and the sketching
+solvers on their own for linear systems (``kaczmarz``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from . import paths
+from .outcome import Outcome
+from .params import InputFile, Params
+
+PROBLEMS = ("cutest", "constrained-logistic", "pde-control")
+CUTEST_SETS = ("paper",)
+
+# ---------------------------------------------------------------- problems
+
+
+class CutestParams(Params):
+    type: Literal["cutest"] = "cutest"
+    name: str | None = Field(None, description="a CUTEst problem (S2MPJ), e.g. HS77")
+    names: list[str] | Literal["paper"] | None = Field(
+        None, description="bench only: a list of problems, or 'paper' (the sketch-Newton paper's set)")
+    x0_scale: float = Field(1.0, gt=0, description="start at x0_scale * x0 (far, infeasible starts)")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CutestParams:
+        if (self.name is None) == (self.names is None):
+            raise ValueError("give exactly one of name (a problem) or names (a list, for learnsolve bench)")
+        return self
+
+    def problem_names(self) -> list[str]:
+        from learnsolve.pde.cutest import PAPER_SET
+
+        if self.name is not None:
+            return [self.name]
+        return list(PAPER_SET) if self.names == "paper" else list(self.names or [])
+
+
+class LogisticParams(Params):
+    type: Literal["constrained-logistic"] = "constrained-logistic"
+    data: InputFile = Field("builtin:breast-cancer.svm", description="LIBSVM file, labels +-1 (or 0/1, 1/2)")
+    m_linear: int = Field(5, ge=0, description="Gaussian linear constraints A w = b (seeded), plus ||w|| = 1")
+
+
+class PdeControlParams(Params):
+    type: Literal["pde-control"] = "pde-control"
+    N: int = Field(32, ge=2, le=4096, description="interior grid points per side: n = 2 N^2, m = N^2")
+    beta: float = Field(1e-2, gt=0, description="control cost")
+    target: Literal["bump", "sine"] = Field("bump", description="desired state")
+
+
+def build_cutest(p: CutestParams, seed: int) -> Any:
+    from learnsolve.pde.cutest import cutest_problem
+
+    names = p.problem_names()
+    if len(names) != 1:
+        from learnsolve.solvers.errors import InputError
+
+        raise InputError("a list of problems runs with learnsolve bench; learnsolve run takes one name",
+                         "names")
+    return cutest_problem(names[0], p.x0_scale)
+
+
+def cutest_set(p: CutestParams) -> list[tuple[str, Any]]:
+    """(name, NLP) of every problem a cutest job names."""
+    from learnsolve.pde.cutest import cutest_problem
+
+    return [(name, cutest_problem(name, p.x0_scale)) for name in p.problem_names()]
+
+
+def build_logistic(p: LogisticParams, seed: int) -> Any:
+    from learnsolve.pde.logistic import constrained_logistic, read_libsvm
+
+    path = paths.resolve(p.data, None)
+    X, y = read_libsvm(path)
+    return constrained_logistic(X, y, m_linear=p.m_linear, seed=seed, name=f"logistic-{Path(path).stem}")
+
+
+def build_pde_control(p: PdeControlParams, seed: int) -> Any:
+    from learnsolve.pde.pde_control import pde_control
+
+    return pde_control(p.N, p.beta, p.target)
+
+
+# ---------------------------------------------------------------- sketch-newton
+
+
+class SketchOptions(Params):
+    method: Literal["kaczmarz", "block", "gaussian", "exact"] = Field(
+        "block", description="randomized Kaczmarz, block Kaczmarz, Gaussian sketch, or S = I (direct)")
+    sampling: Literal["uniform", "row-norm"] = Field("row-norm", description="how rows are drawn")
+    block: int | None = Field(None, ge=1, description="rows (or Gaussian columns) per sketch; default half")
+    epochs: int = Field(500, ge=1, description="at most this many passes of row work per inner solve")
+
+
+class SketchNewtonParams(Params):
+    type: Literal["sketch-newton"] = "sketch-newton"
+    tol: float = Field(1e-6, gt=0, description="stop when ||(grad_x L, c)|| <= tol")
+    maxiter: int = Field(500, ge=1, description="outer (Newton) iterations")
+    sketch: SketchOptions = Field(default_factory=SketchOptions)
+    theta0: float = Field(0.5, gt=0, lt=1, description="inner accuracy: ||K z + g|| <= theta ||g||")
+    mu0: float = Field(1.0, gt=0, description="initial penalty on ||c||^2")
+    nu0: float = Field(1e-2, gt=0, description="initial penalty on ||grad_x L||^2")
+    eta: float = Field(1e-4, gt=0, lt=0.5, description="Armijo constant")
+    alpha_min: float = Field(1e-8, gt=0, le=1, description="floor on the line-search step")
+
+
+def run_sketch_newton(problem: Any, p: SketchNewtonParams, callback: Callable[..., None] | None = None,
+                      job: Any = None, run_dir: Path | None = None) -> Outcome:
+    from learnsolve.solvers.sketch_newton import sketch_newton
+
+    s = p.sketch
+    res = sketch_newton(problem, tol=p.tol, maxiter=p.maxiter, method=s.method, sampling=s.sampling,
+                        block=s.block, theta0=p.theta0, inner_epochs=s.epochs, mu0=p.mu0, nu0=p.nu0,
+                        eta=p.eta, alpha_min=p.alpha_min, seed=job.seed if job is not None else 0,
+                        callback=callback)
+    metrics: dict[str, Any] = {
+        "objective": res.f, "kkt_residual": res.kkt_residual, "c_norm": res.c_norm,
+        "n": problem.n, "m": problem.m, "inner_iterations": res.inner_iterations,
+        "evaluations": res.evaluations, "mu": res.history["mu"][-1], "nu": res.history["nu"][-1],
+        "sketch": s.method, "problem_info": dict(problem.info),
+    }
+    f_star = problem.info.get("f_star")
+    if f_star is not None and np.isfinite(f_star):
+        metrics["f_star"] = float(f_star)
+        metrics["f_relative_error"] = abs(res.f - f_star) / max(1.0, abs(f_star))
+    return Outcome(status=res.status, reason=res.reason,
+                   message=f"f = {res.f:.10g}; {res.message}",
+                   iterations=res.iterations, relative_residual=None, setup_s=0.0, solve_s=res.solve_s,
+                   metrics=metrics, history=res.history, arrays={"x": res.x, "lam": res.lam})
+
+
+# ---------------------------------------------------------------- kaczmarz (linear systems)
+
+
+class KaczmarzParams(Params):
+    type: Literal["kaczmarz"] = "kaczmarz"
+    method: Literal["kaczmarz", "block", "gaussian"] = Field(
+        "kaczmarz", description="one row per step, a block of rows, or a Gaussian sketch")
+    sampling: Literal["uniform", "row-norm"] = "row-norm"
+    block: int | None = Field(None, ge=1, description="rows (or Gaussian columns) per sketch; default half")
+    rtol: float = Field(1e-8, gt=0, lt=1, description="stop when ||b - Ax|| <= rtol ||b||")
+    max_epochs: int = Field(10_000, ge=1, description="passes of row work over A")
+
+
+def run_kaczmarz(problem: Any, p: KaczmarzParams, callback: Callable[..., None] | None = None,
+                 job: Any = None, run_dir: Path | None = None) -> Outcome:
+    import time
+
+    from learnsolve.solvers.result import SolveResult
+    from learnsolve.solvers.sketch import SketchSolver
+
+    from .outcome import from_solve
+
+    t = time.perf_counter()
+    solver = SketchSolver(problem.A.to_csr(), p.method, p.sampling, p.block, job.seed if job else 0)
+    setup_s = time.perf_counter() - t
+    b = np.asarray(problem.b, dtype=np.float64)
+    b_norm = float(np.linalg.norm(b))
+    sol = solver.solve(b, tol=p.rtol * b_norm, maxiter=p.max_epochs * solver.epoch, progress=callback)
+    if sol.interrupted:
+        status, reason, message = "interrupted", "signal", f"interrupted after {sol.iterations} sketch steps"
+    elif sol.converged:
+        status, reason = "converged", "rtol"
+        message = f"||r|| <= {p.rtol:g} ||b|| in {sol.iterations} sketch steps"
+    elif not np.isfinite(sol.residual_norm):
+        status, reason, message = "diverged", "nan", "non-finite residual"
+    else:
+        status, reason, message = "max_iterations", "max_epochs", f"not converged in {p.max_epochs} epochs"
+    result = SolveResult(x=sol.z, status=status, reason=reason, message=message, iterations=sol.iterations,
+                         residual_norms=sol.residual_norms,
+                         residual_norm=float(np.linalg.norm(b - problem.A @ sol.z)),
+                         b_norm=b_norm, setup_s=setup_s, solve_s=sol.seconds,
+                         info={"method": p.method, "sampling": p.sampling, "block": solver.block,
+                               "steps_per_epoch": solver.epoch})
+    out = from_solve(result, problem)
+    epochs = np.arange(sol.residual_norms.size)
+    out.history = {"epoch": epochs, "iteration": np.minimum(epochs * solver.epoch, sol.iterations),
+                   **{k: v for k, v in out.history.items() if k != "iteration"}}
+    return out
