@@ -100,17 +100,27 @@ def _null_space(G: Any) -> tuple[bool, np.ndarray | None]:
     return deficient, vt[m:].T
 
 
-def _regularisation(H: Any, Z: np.ndarray | None) -> float | None:
-    """delta that makes Z'(H + delta I)Z positive definite, its smallest eigenvalue mirrored to
-    |lambda_min| + eps; 0 when it already is (eps = 1e-8 max(1, max|H|)). None without a basis."""
+def _regularisation(H: Any, Z: np.ndarray | None, last: float) -> tuple[float, float] | None:
+    """(delta, delta_min) with Z'(H + delta I)Z positive definite; None without a basis.
+
+    Both 0 when Z'HZ already is. Else delta is, as in IPOPT, the smallest of max(1e-4 s, last / 3) * 8^k
+    that makes it so (s = max(1, max|H|), ``last`` the previous iteration's delta): generous, so the
+    tangential step stays short. delta_min mirrors the lowest eigenvalue (lambda_min(Z'BZ) = |lambda_min|
+    + 1e-8 s), the fallback when the generous one gives no descent direction (BT8: the multipliers
+    drift while delta grows)."""
     if Z is None:
         return None
     if Z.shape[1] == 0:  # G square: the step does not depend on B's curvature
-        return 0.0
+        return 0.0, 0.0
     Hd = H.toarray() if sp.issparse(H) else H
-    eps = 1e-8 * max(1.0, float(np.abs(Hd).max()))
+    scale = max(1.0, float(np.abs(Hd).max()))
     low = float(np.linalg.eigvalsh(Z.T @ Hd @ Z)[0])
-    return 0.0 if low >= eps else eps - 2.0 * low
+    if low >= 1e-8 * scale:
+        return 0.0, 0.0
+    delta = max(1e-4 * scale, last / 3)
+    while low + delta < 1e-8 * scale:
+        delta *= 8
+    return delta, 1e-8 * scale - 2 * low
 
 
 def sketch_newton(
@@ -189,8 +199,9 @@ def sketch_newton(
                 message = f"the constraint Jacobian is rank deficient at iteration {k}"
                 break
             H = _mat(p.hess_lag(x, lam))
-            exact_delta = _regularisation(H, Z)
-            delta = exact_delta if exact_delta is not None else delta
+            exact_delta = _regularisation(H, Z, delta)
+            if exact_delta is not None:
+                delta, delta_min = exact_delta
             theta = max(theta_min, min(theta0, math.sqrt(kkt)))
             inner = 0
             direction = None
@@ -227,7 +238,9 @@ def sketch_newton(
                 if not sol.converged:  # the sketching solver ran out of its budget
                     stalled = True
                     break
-                if a < 0 and mu < PENALTY_MAX:
+                if exact_delta is not None and delta > delta_min:
+                    delta = delta_min
+                elif a < 0 and mu < PENALTY_MAX:
                     mu = min(PENALTY_MAX, max(10 * mu, 2 * (s0 + nu * b) / -a))
                 elif b < 0 and nu < PENALTY_MAX:
                     nu = min(PENALTY_MAX, max(10 * nu, 2 * (s0 + mu * a) / -b))
