@@ -147,7 +147,8 @@ def _ipopt(nlp: NLP, x0: np.ndarray, tol: float, maxiter: int) -> tuple:
     res = minimize_ipopt(p.f, x0, jac=p.grad, hess=lambda x: _dense(p.hess_lag(x, np.zeros(m))),
                          constraints=[con], tol=tol, options={"max_iter": maxiter, "print_level": 0})
     seconds = time.perf_counter() - t
-    return res.x, None, int(getattr(res, "nit", 0)), dict(p.counts), seconds, str(res.message)
+    message = res.message.decode() if isinstance(res.message, bytes) else str(res.message)
+    return res.x, None, int(getattr(res, "nit", 0)), dict(p.counts), seconds, message
 
 
 def run_methods(nlp: NLP, methods: Iterable[str], tol: float = 1e-6, maxiter: int = 500, seed: int = 0,
