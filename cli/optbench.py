@@ -34,7 +34,9 @@ SKETCH_METHODS = ("sketch-newton:kaczmarz", "sketch-newton:block", "sketch-newto
 SCIPY_METHODS = ("scipy:trust-constr", "scipy:SLSQP")
 METHODS = (*SKETCH_METHODS, *SCIPY_METHODS, "ipopt")
 DEFAULT_METHODS = ("sketch-newton:block", *SCIPY_METHODS, "ipopt")
-SLSQP_MAX_N = 2000  # SLSQP's QP subproblems are dense, O(n^3): left out above this size
+# SLSQP's QP subproblems are dense, O(n^3), and IPOPT is handed dense derivatives through cyipopt's
+# scipy interface: both are left out above this size
+DENSE_MAX_N = 2000
 SOLVED_FACTOR = 10.0  # solved: KKT residual <= SOLVED_FACTOR * tol
 
 
@@ -168,11 +170,11 @@ def run_methods(nlp: NLP, methods: Iterable[str], tol: float = 1e-6, maxiter: in
             warnings.warn("ipopt skipped: cyipopt is not installed", RuntimeWarning, stacklevel=2)
             continue
         row: Row = {"method": method}
-        if method == "scipy:SLSQP" and x0.size > SLSQP_MAX_N:
+        if method in ("scipy:SLSQP", "ipopt") and x0.size > DENSE_MAX_N:
             row.update(status="skipped", iterations=None, f_evals=None, grad_evals=None, c_evals=None,
                        jac_evals=None, hess_evals=None, f=math.nan, kkt_residual=math.nan, c_norm=math.nan,
-                       seconds=math.nan, message=f"SLSQP works with dense matrices; n = {x0.size} > "
-                       f"{SLSQP_MAX_N}")
+                       seconds=math.nan, message=f"{method} is given dense matrices here; n = {x0.size} > "
+                       f"{DENSE_MAX_N}")
             rows.append(row)
             continue
         t = time.perf_counter()
