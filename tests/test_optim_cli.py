@@ -73,7 +73,6 @@ def test_logistic_job_matches_slsqp(run_cli, runs, tmp_path):
     from scipy.optimize import minimize
 
     from learnsolve.pde.logistic import constrained_logistic, read_libsvm
-    from learnsolve.solvers.sketch import SketchSolver  # noqa: F401  (the import the job needs)
 
     out = tmp_path / "out"
     result = run_cli("run", bundled("sketch-newton-logistic"), "--out", out, "-q")

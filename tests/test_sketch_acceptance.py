@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 # Problems no sketch-Newton variant solves, and why (see the README):
 #   POWERSUMNE, YATP1CNE, YATP2CNE: the Jacobian is singular at x0 (breakdown, singular_jacobian);
 #   OSCIGRNE, OSCIPANE, HATFLDFLNE, SSINE: trust-constr and SLSQP fail as well (IPOPT solves two);
-#   EXTROSNBNE: the Newton step on c(x) = 0 is 700x longer than any step that decreases ||c||.
+#   EXTROSNBNE: only steps shorter than 1e-4 of the Newton step on c(x) = 0 decrease ||c||.
 # BT7 has two local minima: f = 306.5 (trust-constr, IPOPT) and f = 360.38 (SLSQP and sketch-Newton).
 OTHER_LOCAL_MINIMUM = {"BT7"}
 UNSOLVED = {"POWERSUMNE", "YATP1CNE", "YATP2CNE", "OSCIGRNE", "OSCIPANE", "HATFLDFLNE", "SSINE", "EXTROSNBNE"}
