@@ -14,19 +14,23 @@ Lagrangian
     M(x, l) = L + mu/2 ||c||^2 + nu/2 ||grad_x L||^2,
     grad_x M = grad_x L + mu G'c + nu H grad_x L,   grad_l M = c + nu G grad_x L.
 
-The direction must pass two tests before it is used:
-- curvature, an inertia-free stand-in for "B positive definite on the null space of G":
-  dx'B dx >= kappa ||dx||^2, else delta grows and the system is solved again;
-- descent: grad M'z <= -(mu ||c||^2 + nu ||grad_x L||^2)/2 (what an exact Newton step gives once
-  mu and nu are large enough), else the accuracy is sharpened (theta / 10) and, once it is at its
-  floor, mu (or nu, whichever term is the smaller) grows tenfold.
+Before the solve, B is made positive definite on the null space of G: where G is dense the reduced
+Hessian Z'HZ is formed and delta chosen as IPOPT does (see :func:`_regularisation`); square systems
+(m = n) need none; a sparse G falls back on the curvature along the step, dx'B dx >= kappa ||dx||^2,
+raising delta and solving again. The direction must then pass the descent test
+grad M'z <= -(mu ||c||^2 + nu ||grad_x L||^2)/2 (what an exact Newton step gives once mu and nu are
+large enough). Its slope is affine in mu and nu, so when it fails: a generous delta is first cut
+to the smallest that makes Z'BZ positive definite, then the penalty whose coefficient is negative
+is raised to twice what the test needs (at least tenfold), and failing that the accuracy is
+sharpened (theta / 10).
 The accuracy is sharpened as the iterates converge (theta = min(theta0, ||grad L||^(1/2))),
 which is what turns the local linear rate superlinear in the paper's analysis.
 
 Stops when ||(grad_x L, c)|| <= tol (``converged``); a rank-deficient constraint Jacobian ends it
 as ``breakdown`` (reason ``singular_jacobian``), a direction that no regularisation or accuracy
-makes a descent one as ``breakdown`` (``no_descent``); NaN as ``diverged``; KeyboardInterrupt as
-``interrupted`` with the iterate so far.
+makes a descent one as ``breakdown`` (``no_descent``), an inner solve that cannot reach the
+accuracy the test needs within its budget as ``breakdown`` (``inner_solver``); NaN as
+``diverged``; KeyboardInterrupt as ``interrupted`` with the iterate so far.
 """
 
 from __future__ import annotations
