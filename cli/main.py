@@ -179,6 +179,35 @@ def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: in
               [m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 
 
+@cli.group()
+def train() -> None:
+    """Train a learned solver's model."""
+
+
+@train.command("dcdm")
+@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--resume", type=click.Path(exists=True, path_type=Path),
+              help="Continue from a run directory's checkpoint.pt (or the file itself).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@reports_bad_input
+def train_dcdm(job: Path, overrides: tuple[str, ...], resume: Path | None, quiet: bool) -> None:
+    """Train a DCDM network (TRAIN.yaml: data, model, training, output); prints the run directory,
+    which holds model.pt, history.csv, checkpoint.pt and log.txt."""
+    from .dcdm import load_train_job, run_training
+
+    if not job.is_file():
+        raise BadInput(f"{job}: no such file")
+    from .registry import SOLVERS
+
+    missing = SOLVERS["dcdm"].missing_extra()
+    if missing:
+        raise BadInput(missing)
+    code, run_dir = run_training(load_train_job(job, overrides), job, resume, quiet)
+    click.echo(str(run_dir))
+    sys.exit(code)
+
+
 @cli.command()
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)

@@ -13,10 +13,31 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 
-from . import flames, optim, paths
+from . import dcdm, flames, optim, paths
 from .params import InputFile, Params
 
 # ---------------------------------------------------------------- problems
+
+
+class ObstacleSpec(Params):
+    type: Literal["none", "spheres", "random-boxes", "mask-file"] = Field(
+        "none", description="solid cells: Neumann at their faces, Dirichlet on the box")
+    count: int = Field(4, ge=0, le=100_000, description="spheres or boxes")
+    radius: float = Field(0.1, gt=0, lt=1, description="spheres: radius in box lengths")
+    fraction: float = Field(0.2, gt=0, le=1, description="random-boxes: largest edge in box lengths")
+    seed: int | None = Field(None, ge=0, description="layout seed (default: the job's seed)")
+    path: InputFile | None = Field(None, description="mask-file: .npy array (n,)*dim, True = fluid")
+
+    @model_validator(mode="after")
+    def _path_given(self) -> ObstacleSpec:
+        if (self.type == "mask-file") != (self.path is not None):
+            raise ValueError("path must be given exactly when type is mask-file")
+        return self
+
+    def kwargs(self, seed: int) -> dict[str, Any]:
+        path = str(paths.resolve(self.path, None)) if self.path else None
+        return {"kind": self.type, "count": self.count, "radius": self.radius, "fraction": self.fraction,
+                "seed": seed if self.seed is None else self.seed, "path": path}
 
 
 class PoissonParams(Params):
@@ -28,11 +49,14 @@ class PoissonParams(Params):
         "ones", description="f = 1, seeded Gaussian b, f of a known solution, or b from rhs_file"
     )
     rhs_file: InputFile | None = Field(None, description=".npy, .mtx or text vector")
+    obstacles: ObstacleSpec = Field(default_factory=ObstacleSpec)
 
     @model_validator(mode="after")
     def _file_given(self) -> PoissonParams:
         if (self.rhs == "file") != (self.rhs_file is not None):
             raise ValueError("rhs_file must be given exactly when rhs is 'file'")
+        if self.obstacles.type != "none" and self.operator == "stencil":
+            raise ValueError("obstacles need operator: csr (the stencil operator is the full box)")
         return self
 
 
@@ -53,7 +77,7 @@ def _build_poisson(p: PoissonParams, seed: int) -> Any:
     from learnsolve.pde.poisson import poisson
 
     rhs_file = paths.resolve(p.rhs_file, None) if p.rhs_file else None
-    return poisson(p.dim, p.n, p.operator, p.rhs, seed, rhs_file)
+    return poisson(p.dim, p.n, p.operator, p.rhs, seed, rhs_file, p.obstacles.kwargs(seed))
 
 
 def _build_matrix_market(p: MatrixMarketParams, seed: int) -> Any:
@@ -348,6 +372,8 @@ SOLVERS: dict[str, Entry] = {
         Entry("sketch-newton", optim.SketchNewtonParams,
               "equality-constrained Newton, randomized sketching inner solves, exact augmented Lagrangian",
               optim.run_sketch_newton),
+        Entry("dcdm", dcdm.DCDMParams, "deep conjugate directions: a trained network's, A-orthogonalised",
+              dcdm.run_dcdm, requires=("torch", "learn"), check=dcdm.check_problem),
         Entry("kaczmarz", optim.KaczmarzParams, "randomized (block) Kaczmarz or Gaussian sketch-and-project",
               optim.run_kaczmarz),
     ]
@@ -375,6 +401,8 @@ def cross_check(problem: Params, solver: Params, baselines: list[str]) -> tuple[
         return "solver.omega", f"a tuner needs a sequence problem ({', '.join(SEQUENCES)})"
     if baselines and not sequence:
         return "baselines", f"comparators need a sequence problem ({', '.join(SEQUENCES)})"
+    if solver.type == "dcdm" and problem.type != "poisson":
+        return "solver.type", "dcdm solves poisson problems (with or without obstacles)"
     if sequence and solver.type == "kaczmarz":
         return "solver.type", "kaczmarz solves one system, not a sequence"
     if sequence and solver.type == "cg" and tuned and solver.preconditioner != "ssor":

@@ -45,13 +45,18 @@ def poisson(
     rhs: str = "ones",
     seed: int = 0,
     rhs_file: str | Path | None = None,
+    obstacles: dict | None = None,
 ) -> LinearProblem:
     """Build the Poisson system.
 
     ``rhs``: ``ones`` (f = 1), ``random`` (seeded Gaussian b), ``manufactured`` (f from the
     known solution above, which is returned as ``x_exact``), or ``file`` (b read from
-    ``rhs_file``, used as is).
+    ``rhs_file``, used as is). ``obstacles``: keyword arguments of
+    :func:`.obstacles.obstacle_mask` (``kind``, ``count``, ...); the unknowns are then the fluid
+    cells, the operator is assembled, and the problem carries the fluid ``mask``.
     """
+    if obstacles and obstacles.get("kind", "none") != "none":
+        return _with_obstacles(dim, n, rhs, seed, rhs_file, obstacles)
     h = 1.0 / (n + 1)
     N = n**dim
     x_exact = None
@@ -70,3 +75,21 @@ def poisson(
         grid_shape=(n,) * dim,
         info={"unknowns": N, "h": h, "operator": operator},
     )
+
+
+def _with_obstacles(dim: int, n: int, rhs: str, seed: int, rhs_file: str | Path | None,
+                    obstacles: dict) -> LinearProblem:
+    from learnsolve.solvers.errors import InputError
+
+    from .obstacles import obstacle_laplacian, obstacle_mask
+
+    if rhs == "manufactured":
+        raise InputError("rhs: manufactured has no known solution with obstacles", "rhs")
+    mask = obstacle_mask(dim, n, **{"seed": seed, **obstacles})
+    a = obstacle_laplacian(mask)
+    m = a.shape[0]
+    h = 1.0 / (n + 1)
+    b = h * h * np.ones(m) if rhs == "ones" else make_rhs(rhs, m, seed, rhs_file)
+    return LinearProblem(A=CsrOperator(a), b=b, grid_shape=(n,) * dim, mask=mask,
+                         info={"unknowns": m, "h": h, "operator": "csr", "obstacles": obstacles.get("kind"),
+                               "fluid_fraction": float(mask.mean())})

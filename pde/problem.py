@@ -23,6 +23,7 @@ class LinearProblem:
     b: np.ndarray
     x_exact: np.ndarray | None = None
     grid_shape: tuple[int, ...] | None = None
+    mask: np.ndarray | None = None  # fluid cells of a grid with obstacles: x lives on mask's True cells
     info: dict[str, Any] = field(default_factory=dict)
 
     @property

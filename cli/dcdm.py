@@ -1,0 +1,283 @@
+"""The Deep Conjugate Direction Method in the app: the ``dcdm`` solver entry, and
+``learnsolve train dcdm TRAIN.yaml`` (its file schema, the training run and its directory)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from . import paths
+from .errors import BadInput
+from .outcome import Outcome
+from .params import Params
+
+BUILTIN_MODELS = {"dcdm2d": "dcdm2d.pt", "dcdm3d": "dcdm3d.pt"}
+
+
+def model_path(value: str, base: Path | None) -> Path:
+    """``builtin:dcdm2d`` (a model shipped in learnsolve.data) or a file path."""
+    from learnsolve.solvers.errors import InputError
+
+    if value.startswith(paths.BUILTIN):
+        name = value[len(paths.BUILTIN):]
+        if name in BUILTIN_MODELS:
+            value = paths.BUILTIN + BUILTIN_MODELS[name]
+    path = paths.resolve(value, base)
+    if not path.is_file():
+        bundled = ", ".join("builtin:" + k for k in BUILTIN_MODELS)
+        raise InputError(f"no model file at {path} (bundled: {bundled})", "model")
+    return path
+
+
+# ---------------------------------------------------------------- solver
+
+
+class DCDMParams(Params):
+    type: Literal["dcdm"] = "dcdm"
+    model: str = Field("builtin:dcdm2d", description="builtin:dcdm2d, builtin:dcdm3d, or a model file")
+    k: int = Field(2, ge=0, le=64, description="A-orthogonalise against this many previous directions")
+    rtol: float = Field(1e-8, ge=0, lt=1, description="stop when ||r|| <= max(rtol ||b||, atol)")
+    atol: float = Field(0.0, ge=0)
+    maxiter: int | None = Field(None, ge=1, description="default 10 n")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the network runs")
+    torch_threads: int = Field(1, ge=1, description="torch intra-op threads for the network")
+
+
+def check_problem(problem: Any) -> None:
+    from learnsolve.solvers.errors import InputError
+
+    if problem.grid_shape is None:
+        raise InputError("dcdm needs a problem on a grid (poisson)", "problem")
+
+
+def problem_mask(problem: Any) -> Any:
+    import numpy as np
+
+    return problem.mask if problem.mask is not None else np.ones(problem.grid_shape, dtype=bool)
+
+
+def direction_for(problem: Any, p: DCDMParams, job: Any) -> tuple[Callable[..., Any], dict[str, Any], float]:
+    """(direction map, model meta, seconds to load it) for a dcdm job's problem."""
+    import time
+
+    import torch
+
+    from learnsolve.solvers.dcdm_net import direction_map, load_model
+    from learnsolve.solvers.errors import InputError
+
+    t = time.perf_counter()
+    torch.set_num_threads(p.torch_threads)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if p.device == "auto" else p.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda: torch sees no CUDA device", "device")
+    base = job.source.parent if job is not None and job.source is not None else None
+    net, meta = load_model(model_path(p.model, base), len(problem.grid_shape))
+    meta = {**meta, "device": device}
+    return direction_map(net, problem_mask(problem), device), meta, time.perf_counter() - t
+
+
+def run_dcdm(problem: Any, p: DCDMParams, callback: Callable[..., None] | None = None,
+             job: Any = None, run_dir: Path | None = None) -> Outcome:
+    from learnsolve.solvers.dcdm import dcdm
+
+    from .outcome import from_solve
+
+    direction, meta, setup_s = direction_for(problem, p, job)
+    res = dcdm(problem.A, problem.b, direction, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, k=p.k,
+               callback=callback)
+    res.setup_s = setup_s
+    res.info["model"] = {k: meta[k] for k in ("architecture", "train_grid", "trained_s", "device", "sha256")
+                         if k in meta}
+    return from_solve(res, problem)
+
+
+# ---------------------------------------------------------------- training
+
+
+class TrainData(Params):
+    dim: Literal[2, 3] = 2
+    n: int = Field(64, ge=4, le=1024, description="training grid: cells per side")
+    obstacles: dict[str, Any] = Field(default_factory=lambda: {"type": "spheres", "count": 6, "radius": 0.08},
+                                      description="obstacle layout distribution (as problem.obstacles)")
+    layouts: int = Field(32, ge=1, le=100_000, description="obstacle layouts (one operator each)")
+    ritz: int = Field(200, ge=2, le=5000, description="Lanczos steps per operator")
+    rhs_per_layout: int = Field(200, ge=1, le=100_000, description="right-hand sides per operator")
+    low_fraction: float = Field(0.5, gt=0, le=1, description="share of the Ritz vectors at the low end ...")
+    low_weight: float = Field(9.0, ge=1, description="... and their weight in the random combinations")
+
+
+class TrainModel(Params):
+    channels: int = Field(16, ge=1, le=256)
+    levels: int = Field(2, ge=0, le=8, description="pooling levels (U-Net depth)")
+    blocks: int = Field(1, ge=1, le=16, description="residual blocks per level")
+
+
+class TrainSettings(Params):
+    steps: int = Field(5000, ge=1)
+    batch: int = Field(16, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    lr_final: float = Field(1e-4, gt=0)
+    checkpoint_every: int = Field(500, ge=0)
+    log_every: int = Field(50, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int = Field(1, ge=1)
+
+
+class TrainOutput(Params):
+    dir: str = "runs"
+    model: str | None = Field(None, description="also copy the model here (never overwrites)")
+
+
+class TrainJob(Params):
+    name: str = "train-dcdm"
+    seed: int = Field(0, ge=0)
+    data: TrainData = Field(default_factory=TrainData)
+    model: TrainModel = Field(default_factory=TrainModel)
+    training: TrainSettings = Field(default_factory=TrainSettings)
+    output: TrainOutput = Field(default_factory=TrainOutput)
+
+
+def load_train_job(path: Path, overrides: tuple[str, ...]) -> TrainJob:
+    from .jobfile import _first_error, apply_overrides, read_yaml
+
+    data = read_yaml(path)
+    apply_overrides(data, list(overrides))
+    try:
+        job = TrainJob.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc, str(path)) from None
+    from .registry import ObstacleSpec
+
+    try:
+        ObstacleSpec.model_validate(job.data.obstacles, context={"base_dir": path.parent})
+    except ValidationError as exc:
+        raise _first_error(exc, str(path), "data.obstacles") from None
+    if job.data.obstacles.get("type") == "mask-file":
+        raise BadInput(f"{path}: data.obstacles: training draws layouts; mask-file is for solving")
+    return job
+
+
+def _layouts(job: TrainJob, device: str, progress: Callable[[str], None]) -> list[Any]:
+    import numpy as np
+    import torch
+
+    from learnsolve.pde.obstacles import obstacle_laplacian, obstacle_mask
+    from learnsolve.solvers.dcdm_net import Layout, lanczos_ritz, ritz_rhs, torch_csr
+
+    from .registry import ObstacleSpec
+
+    d = job.data
+    spec = ObstacleSpec.model_validate(d.obstacles)
+    rng = np.random.default_rng(job.seed)
+    out = []
+    for i in range(d.layouts):
+        kw = spec.kwargs(job.seed * 100_003 + i)
+        mask = obstacle_mask(d.dim, d.n, **kw)
+        A = obstacle_laplacian(mask)
+        _, V = lanczos_ritz(A, d.ritz, seed=job.seed + i)
+        R = ritz_rhs(V, d.rhs_per_layout, rng, d.low_fraction, d.low_weight)
+        out.append(Layout(torch.as_tensor(mask, dtype=torch.float32, device=device)[None, None],
+                          torch.as_tensor(np.flatnonzero(mask.ravel()), device=device), torch_csr(A, device),
+                          torch.as_tensor(R, dtype=torch.float32, device=device)))
+        progress(f"layout {i + 1}/{d.layouts}: {A.shape[0]} fluid cells")
+    return out
+
+
+def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) -> tuple[int, Path]:
+    """One training run in a new run directory: job.yaml, log.txt, history.csv, checkpoint.pt,
+    model.pt, result.json. Returns (exit code, run directory)."""
+    import time
+    import warnings
+
+    import torch
+
+    from learnsolve.solvers.dcdm_net import DCDMNet, TrainConfig, save_model
+
+    from . import __version__
+    from .progress import LOG, setup_logging
+    from .rundir import create_run_dir, utc_now, write_csv, write_json, write_yaml
+    from .runner import SignalGuard
+
+    warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's beta notice for CSR tensors
+    if resume is not None:
+        resume = resume / "checkpoint.pt" if resume.is_dir() else resume
+        if not resume.is_file():
+            raise BadInput(f"--resume: no checkpoint at {resume}")
+    target = Path(job.output.model) if job.output.model else None
+    if target is not None and not target.is_absolute():
+        target = source.parent / target
+    if target is not None and target.exists():
+        raise BadInput(f"{source}: output.model: {target} exists; choose a new file name")
+    started = utc_now()
+    t = job.training
+    torch.set_num_threads(t.torch_threads)
+    torch.manual_seed(job.seed)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if t.device == "auto" else t.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BadInput(f"{source}: training.device: torch sees no CUDA device")
+    run_dir = create_run_dir(Path(job.output.dir), job.name, started)
+    setup_logging(run_dir / "log.txt", quiet)
+    write_yaml(run_dir / "job.yaml", job.model_dump())
+    record: dict[str, Any] = {"name": job.name, "status": "failed", "run_dir": str(run_dir)}
+    code = 1
+    with SignalGuard() as guard:
+        try:
+            t0 = time.perf_counter()
+            layouts = _layouts(job, device, lambda s: LOG.debug(s))
+            data_s = time.perf_counter() - t0
+            LOG.info("training data: %d layouts on a %s grid, %.1f s", len(layouts),
+                     "x".join([str(job.data.n)] * job.data.dim), data_s)
+            net = DCDMNet(job.data.dim, job.model.channels, job.model.levels, job.model.blocks)
+            cfg = TrainConfig(steps=t.steps, batch=t.batch, lr=t.lr, lr_final=t.lr_final,
+                              checkpoint_every=t.checkpoint_every, log_every=t.log_every, seed=job.seed,
+                              device=device, checkpoint=run_dir / "checkpoint.pt", resume=resume)
+            res = _train_with_bar(net, layouts, cfg, quiet)
+            write_csv(run_dir / "history.csv", res.history)
+            meta = {"dim": job.data.dim, "train_grid": [job.data.n] * job.data.dim,
+                    "training_data": job.data.model_dump(), "training": t.model_dump(), "steps": res.steps,
+                    "final_loss": res.loss, "trained_s": res.seconds, "data_s": data_s, "device": device,
+                    "device_name": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+                    "learnsolve_version": __version__, "torch_version": str(torch.__version__),
+                    "created": utc_now().isoformat(), "seed": job.seed}
+            save_model(run_dir / "model.pt", res.net, meta)
+            if target is not None and not res.interrupted:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes((run_dir / "model.pt").read_bytes())
+            status = "interrupted" if res.interrupted else "converged"
+            record.update(status=status, reason="signal" if res.interrupted else "steps",
+                          message=f"{res.steps} steps, loss {res.loss:.4g}, {res.seconds:.1f} s",
+                          iterations=res.steps, metrics={**meta, "model": str(run_dir / "model.pt"),
+                                                         "resumed_from_step": res.resumed_from})
+            code = guard.exit_code if res.interrupted else 0
+        except Exception as exc:
+            record.update(status="failed", reason=type(exc).__name__, message=f"{type(exc).__name__}: {exc}")
+            LOG.exception("training failed")
+        finally:
+            record["timings"] = {"total_s": time.perf_counter() - t0} if "t0" in locals() else {}
+            write_json(run_dir / "result.json", record)
+    LOG.info("%s: %s", record["status"], record.get("message", ""))
+    return code, run_dir
+
+
+def _train_with_bar(net: Any, layouts: list[Any], cfg: Any, quiet: bool) -> Any:
+    import sys
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from learnsolve.solvers.dcdm_net import train
+
+    if quiet or not sys.stderr.isatty():
+        from .progress import LOG
+
+        def note(step: int, loss: float) -> None:
+            if step % max(cfg.log_every * 10, 1) == 0:
+                LOG.info("step %d/%d  loss %.4g", step, cfg.steps, loss)
+
+        return train(net, layouts, cfg, None if quiet else note)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("loss {task.fields[loss]:.4g}"), TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task("training", total=cfg.steps, loss=float("nan"))
+        return train(net, layouts, cfg, lambda s, v: bar.update(task, completed=s, loss=v))

@@ -1,0 +1,297 @@
+"""The network of the Deep Conjugate Direction Method, its model files, and its training
+(torch, the ``learn`` extra).
+
+Network: the residual image and the fluid mask (2 channels) -> 3x3(x3) convolution to ``channels``
+-> ``blocks`` residual blocks -> ``levels`` times: average-pool by 2, residual blocks -> back up
+level by level (nearest upsampling to the finer grid's exact size, concatenated with that level's
+features, a convolution and residual blocks) -> a linear 1x1(x1) convolution, zero on solid cells.
+Fully convolutional: any grid size, in the dimension it was built for.
+
+Model file (``torch.save`` of a dict): ``format``, ``meta`` (dimension, training grid, architecture,
+training data and time, learnsolve version), ``state_dict``, and ``sha256`` of the state's bytes, so a
+damaged file is caught on load.
+
+Training (Kaneda et al.): right-hand sides in the span of Ritz vectors of each training operator
+(``ritz`` Lanczos steps, with full reorthogonalisation), weighted towards the low end of the spectrum,
+and the scale-invariant loss ||r - (y'r / y'Ay) A y||^2 over unit residuals r, y = net(r).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .errors import InputError
+
+FORMAT = "learnsolve-dcdm/1"
+
+
+class _Block(nn.Module):
+    def __init__(self, conv: type, c: int) -> None:
+        super().__init__()
+        self.a = conv(c, c, 3, padding=1)
+        self.b = conv(c, c, 3, padding=1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.b(F.relu(self.a(F.relu(h))))
+
+
+class DCDMNet(nn.Module):
+    def __init__(self, dim: int, channels: int = 16, levels: int = 2, blocks: int = 1) -> None:
+        super().__init__()
+        if dim not in (2, 3):
+            raise ValueError("dim must be 2 or 3")
+        conv = nn.Conv2d if dim == 2 else nn.Conv3d
+        self.dim, self.levels = dim, levels
+        self.arch = {"dim": dim, "channels": channels, "levels": levels, "blocks": blocks}
+        self.inp = conv(2, channels, 3, padding=1)
+        self.down = nn.ModuleList(nn.Sequential(*[_Block(conv, channels) for _ in range(blocks)])
+                                  for _ in range(levels + 1))
+        self.merge = nn.ModuleList(conv(2 * channels, channels, 3, padding=1) for _ in range(levels))
+        self.up = nn.ModuleList(nn.Sequential(*[_Block(conv, channels) for _ in range(blocks)])
+                                for _ in range(levels))
+        self.out = conv(channels, 1, 1)
+        self._pool = F.avg_pool2d if dim == 2 else F.avg_pool3d
+
+    def forward(self, r: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """r, mask: (batch, 1, *grid) -> (batch, 1, *grid), zero where mask is 0."""
+        h = self.inp(torch.cat([r, mask.expand_as(r)], dim=1))
+        skips = []
+        for lvl in range(self.levels):
+            h = self.down[lvl](h)
+            skips.append(h)
+            h = self._pool(h, 2, ceil_mode=True)
+        h = self.down[self.levels](h)
+        for lvl in reversed(range(self.levels)):
+            skip = skips[lvl]
+            h = F.interpolate(h, size=skip.shape[2:], mode="nearest")
+            h = self.up[lvl](self.merge[lvl](torch.cat([h, skip], dim=1)))
+        return self.out(h) * mask
+
+
+# ------------------------------------------------------------------------------------------------
+# Model files
+
+
+def _state_hash(state: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(state):
+        h.update(key.encode())
+        h.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_model(path: Path, net: DCDMNet, meta: dict[str, Any]) -> None:
+    """Write the model file atomically (temp file + rename)."""
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "meta": {**meta, "architecture": net.arch}, "state_dict": state,
+                "sha256": _state_hash(state)}, buf)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)
+
+
+def load_model(path: Path, dim: int | None = None, param: str = "model") -> tuple[DCDMNet, dict[str, Any]]:
+    """(network in eval mode, meta). A file that is not a model, fails its hash, or was built for
+    another dimension is an :class:`InputError` naming ``param``."""
+    try:
+        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a damaged or foreign file
+        raise InputError(f"{path}: not a readable model file ({type(exc).__name__})", param) from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise InputError(f"{path}: not a learnsolve DCDM model file", param)
+    state, meta = blob["state_dict"], blob["meta"]
+    if _state_hash(state) != blob.get("sha256"):
+        raise InputError(f"{path}: model file is corrupt (its hash does not match)", param)
+    arch = meta["architecture"]
+    if dim is not None and arch["dim"] != dim:
+        raise InputError(f"{path}: a {arch['dim']}D model cannot solve a {dim}D problem", param)
+    net = DCDMNet(**arch)
+    net.load_state_dict(state)
+    net.eval()
+    return net, meta
+
+
+def direction_map(net: DCDMNet, mask: np.ndarray, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
+    """r on the fluid cells (float64) -> the network's direction on the fluid cells (float64);
+    the network runs in float32."""
+    net = net.to(device)
+    m = torch.as_tensor(mask, dtype=torch.float32, device=device)[None, None]
+    flat = torch.as_tensor(np.flatnonzero(mask.ravel()), device=device)
+    shape = mask.shape
+
+    def apply(r: np.ndarray) -> np.ndarray:
+        grid = torch.zeros(mask.size, dtype=torch.float32, device=device)
+        grid[flat] = torch.as_tensor(r, dtype=torch.float32, device=device)
+        with torch.inference_mode():
+            y = net(grid.view(1, 1, *shape), m).view(-1)[flat]
+        return y.double().cpu().numpy()
+
+    return apply
+
+
+# ------------------------------------------------------------------------------------------------
+# Training data and loss
+
+
+def lanczos_ritz(A: sp.csr_matrix, steps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(Ritz values ascending, Ritz vectors as columns) after ``steps`` Lanczos steps from a seeded
+    random start, with full reorthogonalisation (steps is small: tens to hundreds)."""
+    n = A.shape[0]
+    steps = min(steps, n)
+    rng = np.random.default_rng(seed)
+    Q = np.zeros((n, steps))
+    alpha, beta = np.zeros(steps), np.zeros(max(steps - 1, 0))
+    q = rng.standard_normal(n)
+    q /= np.linalg.norm(q)
+    for j in range(steps):
+        Q[:, j] = q
+        w = A @ q
+        alpha[j] = q @ w
+        w -= Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)  # twice is enough (Kahan)
+        w -= Q[:, : j + 1] @ (Q[:, : j + 1].T @ w)
+        if j + 1 < steps:
+            beta[j] = np.linalg.norm(w)
+            if beta[j] < 1e-12:
+                steps = j + 1
+                Q, alpha, beta = Q[:, :steps], alpha[:steps], beta[: steps - 1]
+                break
+            q = w / beta[j]
+    theta, S = np.linalg.eigh(np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1))
+    return theta, Q @ S
+
+
+def ritz_rhs(V: np.ndarray, count: int, rng: np.random.Generator, low_fraction: float = 0.5,
+             low_weight: float = 9.0) -> np.ndarray:
+    """``count`` unit vectors (rows) sum_i c_i v_i, c_i standard normal times ``low_weight`` for
+    the lowest ``low_fraction`` of the Ritz vectors (1 for the others), as in the paper."""
+    m = V.shape[1]
+    w = np.ones(m)
+    w[: max(1, int(round(low_fraction * m)))] = low_weight
+    R = (rng.standard_normal((count, m)) * w) @ V.T
+    return R / np.linalg.norm(R, axis=1, keepdims=True)
+
+
+def torch_csr(A: sp.csr_matrix, device: str = "cpu") -> torch.Tensor:
+    A = A.tocsr()
+    return torch.sparse_csr_tensor(torch.as_tensor(A.indptr, dtype=torch.int64),
+                                   torch.as_tensor(A.indices, dtype=torch.int64),
+                                   torch.as_tensor(A.data, dtype=torch.float32), size=A.shape, device=device)
+
+
+@dataclass
+class Layout:
+    """One training operator: its fluid mask, matrix (torch CSR) and right-hand sides."""
+
+    mask: torch.Tensor  # (1, 1, *grid) float32
+    flat: torch.Tensor  # fluid cell indices in the flattened grid
+    A: torch.Tensor  # sparse CSR, float32
+    rhs: torch.Tensor  # (count, fluid cells) float32, unit rows
+
+
+def loss_on(net: DCDMNet, layout: Layout, idx: torch.Tensor) -> torch.Tensor:
+    """Mean over the chosen right-hand sides of ||r - (y'r / y'Ay) A y||^2."""
+    r = layout.rhs[idx]  # (B, m)
+    B = r.shape[0]
+    shape = layout.mask.shape[2:]
+    grid = torch.zeros(B, layout.mask[0, 0].numel(), dtype=r.dtype, device=r.device)
+    grid[:, layout.flat] = r
+    y = net(grid.view(B, 1, *shape), layout.mask.expand(B, 1, *shape)).view(B, -1)[:, layout.flat]
+    Ay = (layout.A @ y.T).T
+    scale = (y * r).sum(1) / (y * Ay).sum(1).clamp_min(1e-30)
+    return ((r - scale[:, None] * Ay) ** 2).sum(1).mean()
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    batch: int = 16
+    lr: float = 1e-3
+    lr_final: float = 1e-4
+    checkpoint_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+    device: str = "cpu"
+    checkpoint: Path | None = None
+    resume: Path | None = None
+
+
+@dataclass
+class TrainResult:
+    net: DCDMNet
+    steps: int
+    loss: float
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+    interrupted: bool = False
+    resumed_from: int | None = None
+
+
+def train(net: DCDMNet, layouts: list[Layout], cfg: TrainConfig,
+          progress: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Adam with the step decaying exponentially from lr to lr_final; one layout per step (in
+    turn), ``batch`` of its right-hand sides drawn at random. Checkpoints (model, optimiser, step,
+    history, generator) every ``checkpoint_every`` steps, atomically; ``resume`` continues one."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    gamma = (cfg.lr_final / cfg.lr) ** (1.0 / max(cfg.steps, 1))
+    history: dict[str, list[float]] = {"step": [], "loss": [], "lr": [], "seconds": []}
+    start, resumed = 0, None
+    if cfg.resume is not None:
+        ck = torch.load(cfg.resume, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        gen.set_state(ck["generator"])
+        history, start = ck["history"], ck["step"]
+        resumed = start
+    net.to(cfg.device)
+    t0 = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
+    step, running, interrupted = start, float("nan"), False
+
+    def checkpoint() -> None:
+        if cfg.checkpoint is None:
+            return
+        tmp = cfg.checkpoint.with_name(f".{cfg.checkpoint.name}.tmp")
+        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                    "history": history, "step": step}, tmp)
+        tmp.replace(cfg.checkpoint)
+
+    try:
+        while step < cfg.steps:
+            lr = cfg.lr * gamma**step
+            for g in opt.param_groups:
+                g["lr"] = lr
+            layout = layouts[step % len(layouts)]
+            idx = torch.randint(layout.rhs.shape[0], (min(cfg.batch, layout.rhs.shape[0]),), generator=gen)
+            loss = loss_on(net, layout, idx.to(layout.rhs.device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            value = float(loss.detach())
+            running = value if running != running else 0.95 * running + 0.05 * value
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                for key, v in zip(history, (step, running, lr, time.perf_counter() - t0), strict=True):
+                    history[key].append(v)
+            if progress is not None:
+                progress(step, running)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                checkpoint()
+    except KeyboardInterrupt:
+        interrupted = True
+    checkpoint()
+    net.eval()
+    return TrainResult(net=net.cpu(), steps=step, loss=running, seconds=time.perf_counter() - t0,
+                       history=history, interrupted=interrupted, resumed_from=resumed)
