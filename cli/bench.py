@@ -148,6 +148,13 @@ def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None,
     if job.problem.type in SEQUENCES:
         raise BadInput(f"{job.source}: problem.type: bench takes one system; for a sequence, "
                        "run the job with baselines: [...]")
+    if job.solver.type == "dcdm":
+        from learnsolve.solvers.threads import set_threads
+
+        from .dcdm import dcdm_bench
+
+        set_threads(threads)
+        return dcdm_bench(job, out)
     if job.solver.type == "sketch-newton":
         from .optbench import opt_bench
 

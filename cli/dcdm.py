@@ -94,6 +94,67 @@ def run_dcdm(problem: Any, p: DCDMParams, callback: Callable[..., None] | None =
     return from_solve(res, problem)
 
 
+# ---------------------------------------------------------------- bench
+
+BENCH_TOLS = (1e-4, 1e-6, 1e-8)
+
+
+def dcdm_bench(job: Any, out: Path | None) -> list[dict[str, Any]]:
+    """dcdm against CG, IC(0)-PCG and AMG-PCG (learnsolve's CG, pyamg's SA V-cycle) on the job's
+    problem: each run once to rtol 1e-8, iterations to 1e-4/1e-6/1e-8 read off its residual history,
+    set-up and solve seconds; a table on stdout and, with ``out``, a CSV."""
+    import sys
+
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from learnsolve.solvers.cg import cg
+    from learnsolve.solvers.dcdm import dcdm
+    from learnsolve.solvers.precond import make_preconditioner
+
+    from .rundir import write_csv
+    from .runner import load_problem
+
+    problem = load_problem(job)
+    p = job.solver
+    b_norm = float(np.linalg.norm(problem.b))
+    rows: list[dict[str, Any]] = []
+
+    def row(method: str, res: Any, setup_s: float, calls_ms: float | None = None) -> None:
+        norms = np.asarray(res.residual_norms) / b_norm
+        hits = {f"iters_{t:.0e}": (int(np.argmax(norms <= t)) if (norms <= t).any() else None)
+                for t in BENCH_TOLS}
+        rows.append({"method": method, **hits, "status": res.status, "setup_s": setup_s,
+                     "solve_s": res.solve_s, "total_s": setup_s + res.solve_s,
+                     "ms_per_iteration": 1e3 * res.solve_s / max(res.iterations, 1),
+                     "network_ms_per_call": calls_ms})
+
+    direction, meta, setup = direction_for(problem, p, job)
+    direction(problem.b / b_norm)  # untimed first call: torch's one-off initialisation
+    res = dcdm(problem.A, problem.b, direction, rtol=1e-8, k=p.k, maxiter=p.maxiter)
+    row(f"dcdm (k={p.k}, {meta['device']})", res, setup, res.info["direction_ms_per_call"])
+    row("cg", cg(problem.A, problem.b, rtol=1e-8, stagnation_window=0), 0.0)
+    for name in ("ic0", "amg"):
+        M = make_preconditioner(name, problem.A)
+        row(f"{name}-pcg", cg(problem.A, problem.b, rtol=1e-8, M=M, stagnation_window=0), M.setup_s)
+    table = Table(title=f"{job.name}: {problem.n} unknowns ({'x'.join(map(str, problem.grid_shape))} grid)")
+    cols = ["method", *[f"iters_{t:.0e}" for t in BENCH_TOLS], "setup_s", "solve_s", "total_s",
+            "ms_per_iteration"]
+    for c in cols:
+        table.add_column(c.replace("_", " "), justify="left" if c == "method" else "right")
+    for r in rows:
+        table.add_row(*[("-" if r[c] is None else f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]))
+                        for c in cols])
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(table)
+    console.print(f"network call: {rows[0]['network_ms_per_call']:.2f} ms = "
+                  f"{rows[0]['network_ms_per_call'] / rows[1]['ms_per_iteration']:.0f} CG iterations")
+    if out is not None:
+        write_csv(out, {c: [r[c] for r in rows] for c in rows[0]})
+    return rows
+
+
 # ---------------------------------------------------------------- training
 
 

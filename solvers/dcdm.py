@@ -27,7 +27,10 @@ from .result import SolveResult
 
 def dcdm(A: Any, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *, rtol: float = 1e-8,
          atol: float = 0.0, maxiter: int | None = None, k: int = 2, x0: np.ndarray | None = None,
-         callback: Callable[[int, float], None] | None = None) -> SolveResult:
+         callback: Callable[[int, float], None] | None = None,
+         record: list[np.ndarray] | None = None) -> SolveResult:
+    """``direction(r)`` -> a search direction for the unit residual r; ``record``: a list the
+    A-orthogonalised directions are appended to (for checks)."""
     op = as_operator(A)
     b = np.asarray(b, dtype=np.float64)
     n = b.size
@@ -71,6 +74,8 @@ def dcdm(A: Any, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *
             alpha = float(q @ r) / qaq
             x += alpha * q
             r -= alpha * aq
+            if record is not None:
+                record.append(q.copy())
             P.append(q)
             AP.append(aq)
             pAp.append(qaq)
