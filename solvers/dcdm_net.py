@@ -258,14 +258,15 @@ def train(net: DCDMNet, layouts: list[Layout], cfg: TrainConfig,
         resumed = start
     net.to(cfg.device)
     t0 = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
-    step, running, interrupted = start, float("nan"), False
+    step, interrupted = start, False
+    running = ck["running"] if cfg.resume is not None else float("nan")  # the logged loss: a moving average
 
     def checkpoint() -> None:
         if cfg.checkpoint is None:
             return
         tmp = cfg.checkpoint.with_name(f".{cfg.checkpoint.name}.tmp")
         torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                    "history": history, "step": step}, tmp)
+                    "history": history, "step": step, "running": running}, tmp)
         tmp.replace(cfg.checkpoint)
 
     try:
