@@ -105,11 +105,20 @@ def run(job: Path, out: Path | None, overrides: tuple[str, ...], threads: int | 
 @click.option("--show", is_flag=True, help="Print the resolved job (every default filled in).")
 @reports_bad_input
 def validate(job: Path, overrides: tuple[str, ...], show: bool) -> None:
-    """Parse and check a job file without running it."""
+    """Parse and check a job file (or a training file, for learnsolve train dcdm) without running it."""
     import yaml
 
-    from .jobfile import load_job
+    from .jobfile import load_job, read_yaml
 
+    if job.is_file() and "training" in read_yaml(job):
+        from .dcdm import load_train_job
+
+        train_spec = load_train_job(job, overrides)
+        if show:
+            click.echo(yaml.safe_dump(train_spec.model_dump(), sort_keys=False), nl=False)
+        else:
+            click.echo(f"{job}: ok ({train_spec.name}: training file for learnsolve train dcdm)")
+        return
     spec = load_job(job, overrides)
     if show:
         click.echo(yaml.safe_dump(spec.resolved(), sort_keys=False), nl=False)
