@@ -286,9 +286,9 @@ def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) 
     write_yaml(run_dir / "job.yaml", job.model_dump())
     record: dict[str, Any] = {"name": job.name, "status": "failed", "run_dir": str(run_dir)}
     code = 1
+    t0 = time.perf_counter()
     with SignalGuard() as guard:
         try:
-            t0 = time.perf_counter()
             layouts = _layouts(job, device, lambda s: LOG.debug(s))
             data_s = time.perf_counter() - t0
             LOG.info("training data: %d layouts on a %s grid, %.1f s", len(layouts),
@@ -319,7 +319,7 @@ def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) 
             record.update(status="failed", reason=type(exc).__name__, message=f"{type(exc).__name__}: {exc}")
             LOG.exception("training failed")
         finally:
-            record["timings"] = {"total_s": time.perf_counter() - t0} if "t0" in locals() else {}
+            record["timings"] = {"total_s": time.perf_counter() - t0}
             write_json(run_dir / "result.json", record)
     LOG.info("%s: %s", record["status"], record.get("message", ""))
     return code, run_dir
