@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from learnsolve.pde.nlp import NLP, least_squares_multipliers
+from learnsolve.pde.nlp import NLP, Counted, least_squares_multipliers
 from learnsolve.pde.nlp import dense as _dense
 
 from .errors import BadInput
@@ -68,25 +68,6 @@ def kkt_measures(nlp: NLP, x: np.ndarray, lam: np.ndarray | None = None) -> tupl
     return float(np.linalg.norm(np.concatenate([gL, c]))), float(np.linalg.norm(c)), lam
 
 
-class _Counter:
-    """Wraps the problem's callables and counts the calls."""
-
-    def __init__(self, nlp: NLP) -> None:
-        self.nlp = nlp
-        self.counts = {"f": 0, "grad": 0, "c": 0, "jac": 0, "hess": 0}
-
-    def _wrap(self, key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def counted(*args: Any) -> Any:
-            self.counts[key] += 1
-            return fn(*args)
-
-        return counted
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        key = {"hess_lag": "hess"}.get(name, name)
-        return self._wrap(key, getattr(self.nlp, name))
-
-
 # ------------------------------------------------------------------------------------------------
 # The methods. Each returns (x, lam or None, iterations, counts, seconds, solver message).
 
@@ -113,12 +94,12 @@ def _constraint_hessian(nlp: NLP, m: int) -> Callable[[np.ndarray, np.ndarray], 
 def _scipy(nlp: NLP, x0: np.ndarray, kind: str, tol: float, maxiter: int) -> tuple:
     from scipy.optimize import NonlinearConstraint, minimize
 
-    p = _Counter(nlp)
+    p = Counted(nlp)
     m = _vec(nlp.c(x0)).size
     f, grad, c, jac = p.f, p.grad, p.c, p.jac
     if kind == "trust-constr":
-        hess_c = p._wrap("hess", _constraint_hessian(nlp, m))
-        hess_f = p._wrap("hess", lambda x: nlp.hess_lag(x, np.zeros(m)))
+        hess_c = p.wrap("hess", _constraint_hessian(nlp, m))
+        hess_f = p.wrap("hess", lambda x: nlp.hess_lag(x, np.zeros(m)))
         con = NonlinearConstraint(lambda x: _vec(c(x)), 0.0, 0.0, jac=jac, hess=hess_c)
         options = {"gtol": tol, "xtol": tol * 1e-2, "maxiter": maxiter}
         run = lambda: minimize(f, x0, method="trust-constr", jac=grad, hess=hess_f,  # noqa: E731
@@ -141,10 +122,10 @@ def _scipy(nlp: NLP, x0: np.ndarray, kind: str, tol: float, maxiter: int) -> tup
 def _ipopt(nlp: NLP, x0: np.ndarray, tol: float, maxiter: int) -> tuple:
     from cyipopt import minimize_ipopt
 
-    p = _Counter(nlp)
+    p = Counted(nlp)
     m = _vec(nlp.c(x0)).size
     con = {"type": "eq", "fun": lambda x: _vec(p.c(x)), "jac": lambda x: _dense(p.jac(x)),
-           "hess": p._wrap("hess", lambda x, v: _dense(_constraint_hessian(nlp, m)(x, v)))}
+           "hess": p.wrap("hess", lambda x, v: _dense(_constraint_hessian(nlp, m)(x, v)))}
     t = time.perf_counter()
     res = minimize_ipopt(p.f, x0, jac=p.grad, hess=lambda x: _dense(p.hess_lag(x, np.zeros(m))),
                          constraints=[con], tol=tol, options={"max_iter": maxiter, "print_level": 0})
@@ -398,10 +379,14 @@ def opt_bench(job: Any, out: Path | None, methods: Sequence[str] | None) -> list
     p = job.solver
     if methods is None:
         methods = [f"sketch-newton:{p.sketch.method}", *(["sketch-newton:exact"] if p.sketch.method != "exact"
-                                                         else []), *SCIPY_METHODS, "ipopt"]
+                                                         else []), *SCIPY_METHODS,
+                   *(["ipopt"] if ipopt_available() else [])]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise BadInput(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if "ipopt" in methods and not ipopt_available():
+        raise BadInput("--methods: ipopt needs cyipopt, which is not installed (pip install cyipopt; it "
+                       "builds against an Ipopt library, e.g. Debian's coinor-libipopt-dev)")
     if job.problem.type == "cutest":
         try:
             problems = cutest_set(job.problem)
@@ -421,5 +406,5 @@ def opt_bench(job: Any, out: Path | None, methods: Sequence[str] | None) -> list
                           sketch_options=options)
     if out is not None:
         write_rows_csv(out, rows)
-    print(folder)
+    print(folder)  # the folder on stdout, as learnsolve run prints its run directory
     return rows

@@ -40,7 +40,17 @@ class ObstacleSpec(Params):
                 "seed": seed if self.seed is None else self.seed, "path": path}
 
 
-class PoissonParams(Params):
+class _RhsFromFile(Params):
+    """``rhs: file`` and ``rhs_file`` come together."""
+
+    @model_validator(mode="after")
+    def _file_given(self) -> _RhsFromFile:
+        if (self.rhs == "file") != (self.rhs_file is not None):
+            raise ValueError("rhs_file must be given exactly when rhs is 'file'")
+        return self
+
+
+class PoissonParams(_RhsFromFile):
     type: Literal["poisson"] = "poisson"
     dim: Literal[2, 3] = Field(2, description="2 (5-point stencil) or 3 (7-point)")
     n: int = Field(64, ge=1, le=100_000, description="interior points per side")
@@ -52,25 +62,17 @@ class PoissonParams(Params):
     obstacles: ObstacleSpec = Field(default_factory=ObstacleSpec)
 
     @model_validator(mode="after")
-    def _file_given(self) -> PoissonParams:
-        if (self.rhs == "file") != (self.rhs_file is not None):
-            raise ValueError("rhs_file must be given exactly when rhs is 'file'")
+    def _obstacles_assembled(self) -> PoissonParams:
         if self.obstacles.type != "none" and self.operator == "stencil":
             raise ValueError("obstacles need operator: csr (the stencil operator is the full box)")
         return self
 
 
-class MatrixMarketParams(Params):
+class MatrixMarketParams(_RhsFromFile):
     type: Literal["matrix-market"] = "matrix-market"
     path: InputFile = Field(description=".mtx (Matrix Market) or .npz (scipy.sparse) matrix")
     rhs: Literal["ones", "random", "file"] = Field("ones", description="b = 1, Gaussian, or file")
     rhs_file: InputFile | None = Field(None, description=".npy, .mtx or text vector")
-
-    @model_validator(mode="after")
-    def _file_given(self) -> MatrixMarketParams:
-        if (self.rhs == "file") != (self.rhs_file is not None):
-            raise ValueError("rhs_file must be given exactly when rhs is 'file'")
-        return self
 
 
 def _build_poisson(p: PoissonParams, seed: int) -> Any:

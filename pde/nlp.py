@@ -40,6 +40,28 @@ class NLP:
         return int(np.asarray(self.c(self.x0)).size)
 
 
+class Counted:
+    """An NLP's functions, counting evaluations by kind (f, grad, c, jac, hess): attribute access
+    returns counted versions of ``f``, ``grad``, ``c``, ``jac`` and ``hess_lag``; ``wrap`` counts any
+    other callable under a kind (a comparator's own Hessian pieces)."""
+
+    def __init__(self, nlp: NLP) -> None:
+        self.nlp = nlp
+        self.counts = {"f": 0, "grad": 0, "c": 0, "jac": 0, "hess": 0}
+
+    def wrap(self, key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any) -> Any:
+            self.counts[key] += 1
+            return fn(*args)
+
+        return counted
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self.nlp, name)
+        key = {"hess_lag": "hess"}.get(name, name)
+        return self.wrap(key, fn) if key in self.counts else fn
+
+
 def dense(a: Matrix) -> np.ndarray:
     """A dense 2-D float array of a dense or scipy.sparse matrix."""
     return a.toarray() if hasattr(a, "toarray") else np.atleast_2d(np.asarray(a, dtype=np.float64))

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from learnsolve.pde.nlp import least_squares_multipliers
+from learnsolve.pde.nlp import Counted, least_squares_multipliers
 
 from .sketch import SketchSolver
 
@@ -66,26 +66,6 @@ class OptResult:
     evaluations: dict[str, int]
     history: dict[str, list[float]] = field(default_factory=dict)
     solve_s: float = 0.0
-
-
-class _Counted:
-    """The problem's functions, counting evaluations."""
-
-    def __init__(self, nlp: Any) -> None:
-        self.nlp = nlp
-        self.counts = {"f": 0, "grad": 0, "c": 0, "jac": 0, "hess": 0}
-
-    def __getattr__(self, name: str) -> Any:
-        fn = getattr(self.nlp, name)
-        key = {"hess_lag": "hess"}.get(name, name)
-        if key not in self.counts:
-            return fn
-
-        def counted(*args: Any) -> Any:
-            self.counts[key] += 1
-            return fn(*args)
-
-        return counted
 
 
 def _mat(a: Any) -> Any:
@@ -150,7 +130,7 @@ def sketch_newton(
     """Minimise ``nlp.f`` subject to ``nlp.c(x) = 0`` (see the module docstring); ``nlp`` is a
     :class:`learnsolve.pde.nlp.NLP`. The inner solver runs at most ``inner_epochs`` passes of row
     work over the KKT matrix per solve. ``callback(k, kkt_residual)`` after every iteration."""
-    p = _Counted(nlp)
+    p = Counted(nlp)
     rng = np.random.default_rng(seed)
     x = np.array(nlp.x0 if x0 is None else x0, dtype=np.float64)
     n = x.size
