@@ -223,12 +223,11 @@ def load_train_job(path: Path, overrides: tuple[str, ...]) -> TrainJob:
     return job
 
 
-def _layouts(job: TrainJob, device: str, progress: Callable[[str], None]) -> list[Any]:
+def _layouts(job: TrainJob, device: str) -> list[Any]:
     import numpy as np
-    import torch
 
     from learnsolve.pde.obstacles import obstacle_laplacian, obstacle_mask
-    from learnsolve.solvers.dcdm_net import Layout, lanczos_ritz, ritz_rhs, torch_csr
+    from learnsolve.solvers.dcdm_net import Layout, lanczos_ritz, ritz_rhs
 
     from .registry import ObstacleSpec
 
@@ -242,10 +241,7 @@ def _layouts(job: TrainJob, device: str, progress: Callable[[str], None]) -> lis
         A = obstacle_laplacian(mask)
         _, V = lanczos_ritz(A, d.ritz, seed=job.seed + i)
         R = ritz_rhs(V, d.rhs_per_layout, rng, d.low_fraction, d.low_weight)
-        out.append(Layout(torch.as_tensor(mask, dtype=torch.float32, device=device)[None, None],
-                          torch.as_tensor(np.flatnonzero(mask.ravel()), device=device), torch_csr(A, device),
-                          torch.as_tensor(R, dtype=torch.float32, device=device)))
-        progress(f"layout {i + 1}/{d.layouts}: {A.shape[0]} fluid cells")
+        out.append(Layout.of(mask, A, R, device))
     return out
 
 
@@ -258,10 +254,11 @@ def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) 
     import torch
 
     from learnsolve.solvers.dcdm_net import DCDMNet, TrainConfig, save_model
+    from learnsolve.solvers.errors import InputError
 
     from . import __version__
     from .progress import LOG, setup_logging
-    from .rundir import create_run_dir, utc_now, write_csv, write_json, write_yaml
+    from .rundir import create_run_dir, utc_now, write_atomic, write_csv, write_json, write_yaml
     from .runner import SignalGuard
 
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's beta notice for CSR tensors
@@ -281,19 +278,25 @@ def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if t.device == "auto" else t.device
     if device == "cuda" and not torch.cuda.is_available():
         raise BadInput(f"{source}: training.device: torch sees no CUDA device")
+    net = DCDMNet(job.data.dim, job.model.channels, job.model.levels, job.model.blocks)
+    if resume is not None:
+        _check_checkpoint(resume, net)
+    # the data first: a layout distribution with no fluid left is bad input, before any run directory
+    t0 = time.perf_counter()
+    try:
+        layouts = _layouts(job, device)
+    except InputError as exc:
+        raise BadInput(f"{source}: data.{exc.param or 'obstacles'}: {exc}") from None
+    data_s = time.perf_counter() - t0
     run_dir = create_run_dir(Path(job.output.dir), job.name, started)
     setup_logging(run_dir / "log.txt", quiet)
     write_yaml(run_dir / "job.yaml", job.model_dump())
     record: dict[str, Any] = {"name": job.name, "status": "failed", "run_dir": str(run_dir)}
     code = 1
-    t0 = time.perf_counter()
     with SignalGuard() as guard:
         try:
-            layouts = _layouts(job, device, lambda s: LOG.debug(s))
-            data_s = time.perf_counter() - t0
             LOG.info("training data: %d layouts on a %s grid, %.1f s", len(layouts),
                      "x".join([str(job.data.n)] * job.data.dim), data_s)
-            net = DCDMNet(job.data.dim, job.model.channels, job.model.levels, job.model.blocks)
             cfg = TrainConfig(steps=t.steps, batch=t.batch, lr=t.lr, lr_final=t.lr_final,
                               checkpoint_every=t.checkpoint_every, log_every=t.log_every, seed=job.seed,
                               device=device, checkpoint=run_dir / "checkpoint.pt", resume=resume)
@@ -308,7 +311,7 @@ def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) 
             save_model(run_dir / "model.pt", res.net, meta)
             if target is not None and not res.interrupted:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes((run_dir / "model.pt").read_bytes())
+                write_atomic(target, (run_dir / "model.pt").read_bytes())
             status = "interrupted" if res.interrupted else "converged"
             record.update(status=status, reason="signal" if res.interrupted else "steps",
                           message=f"{res.steps} steps, loss {res.loss:.4g}, {res.seconds:.1f} s",
@@ -323,6 +326,19 @@ def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) 
             write_json(run_dir / "result.json", record)
     LOG.info("%s: %s", record["status"], record.get("message", ""))
     return code, run_dir
+
+
+def _check_checkpoint(path: Path, net: Any) -> None:
+    """A --resume checkpoint must be one of ours and fit the job's network (else exit 2)."""
+    import torch
+
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        net.load_state_dict(ck["model"])
+        ck["optimizer"], ck["generator"], ck["history"], ck["step"], ck["running"]  # noqa: B018
+    except Exception as exc:  # torch raises many kinds for a foreign, damaged or mismatched file
+        raise BadInput(f"--resume: {path} is not a checkpoint of this job's network "
+                       f"({type(exc).__name__})") from None
 
 
 def _train_with_bar(net: Any, layouts: list[Any], cfg: Any, quiet: bool) -> Any:

@@ -49,17 +49,17 @@ def obstacle_mask(dim: int, n: int, kind: str = "none", *, count: int = 4, radiu
     elif kind == "mask-file":
         fluid = _read_mask(path, shape)
     elif kind != "none":
-        raise InputError(f"obstacles: unknown type {kind!r} (choose from {', '.join(KINDS)})",
+        raise InputError(f"unknown type {kind!r} (choose from {', '.join(KINDS)})",
                          "obstacles")
     fluid = _drop_sealed(fluid)
     if not fluid.any():
-        raise InputError("obstacles: no fluid cell touches the box boundary", "obstacles")
+        raise InputError("no fluid cell touches the box boundary", "obstacles")
     return fluid
 
 
 def _read_mask(path: str | Path | None, shape: tuple[int, ...]) -> np.ndarray:
     if path is None:
-        raise InputError("obstacles: mask-file needs obstacles.path", "obstacles")
+        raise InputError("mask-file needs a path", "obstacles")
     try:
         m = np.load(Path(path), allow_pickle=False)
     except (OSError, ValueError) as exc:

@@ -200,6 +200,12 @@ class Layout:
     A: torch.Tensor  # sparse CSR, float32
     rhs: torch.Tensor  # (count, fluid cells) float32, unit rows
 
+    @classmethod
+    def of(cls, mask: np.ndarray, A: sp.csr_matrix, rhs: np.ndarray, device: str = "cpu") -> Layout:
+        return cls(torch.as_tensor(mask, dtype=torch.float32, device=device)[None, None],
+                   torch.as_tensor(np.flatnonzero(mask.ravel()), device=device), torch_csr(A, device),
+                   torch.as_tensor(rhs, dtype=torch.float32, device=device))
+
 
 def loss_on(net: DCDMNet, layout: Layout, idx: torch.Tensor) -> torch.Tensor:
     """Mean over the chosen right-hand sides of ||r - (y'r / y'Ay) A y||^2."""

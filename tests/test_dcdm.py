@@ -145,7 +145,7 @@ def test_a_killed_training_resumes_exactly(run_cli, tmp_path, write_job):
     t = spec.training
     cfg = TrainConfig(steps=t.steps, batch=t.batch, lr=t.lr, lr_final=t.lr_final, checkpoint_every=0,
                       log_every=t.log_every, seed=spec.seed, checkpoint=tmp_path / "killed.pt")
-    killed = train(net, _layouts(spec, "cpu", lambda s: None), cfg, kill)
+    killed = train(net, _layouts(spec, "cpu"), cfg, kill)
     assert killed.interrupted and killed.steps == 100
     job2 = write_job({**TINY, "output": {"dir": str(tmp_path / "resumed")}}, name="again")
     result = run_cli("train", "dcdm", job2, "--resume", tmp_path / "killed.pt", "-q")
@@ -186,3 +186,20 @@ def test_dcdm_needs_a_poisson_problem(run_cli, tmp_path, write_job):
            "solver": {"type": "dcdm"}}
     result = run_cli("run", write_job(job), "--out", tmp_path / "o", "-q")
     assert result.exit_code == 2 and "dcdm solves poisson" in error_line(result)
+
+
+def test_training_bad_input_is_one_line_and_no_run_directory(run_cli, tmp_path, write_job):
+    out = tmp_path / "runs"
+    solid = write_job({**TINY, "data": {**TINY["data"], "obstacles": {"type": "spheres", "count": 40,
+                                                                       "radius": 0.9}},
+                       "output": {"dir": str(out)}}, name="solid")
+    result = run_cli("train", "dcdm", solid, "-q")
+    assert result.exit_code == 2 and "data.obstacles: no fluid cell" in error_line(result)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    job = write_job({**TINY, "output": {"dir": str(out)}})
+    result = run_cli("train", "dcdm", job, "--resume", tmp_path / "junk.pt", "-q")
+    assert result.exit_code == 2 and "not a checkpoint of this job's network" in error_line(result)
+    bad_key = write_job({**TINY, "training": {**TINY["training"], "stepz": 3}}, name="typo")
+    result = run_cli("train", "dcdm", bad_key, "-q")
+    assert result.exit_code == 2 and "training.stepz: unknown key" in error_line(result)
+    assert not out.exists()
