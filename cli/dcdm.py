@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from . import paths
 from .errors import BadInput
@@ -44,6 +44,18 @@ class DCDMParams(Params):
     maxiter: int | None = Field(None, ge=1, description="default 10 n")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the network runs")
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads for the network")
+
+    @field_validator("model")
+    @classmethod
+    def _model_file(cls, value: str, info: ValidationInfo) -> str:
+        """A missing model file is a schema error, found before any run directory exists."""
+        from learnsolve.solvers.errors import InputError
+
+        try:
+            path = model_path(value, (info.context or {}).get("base_dir"))
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return value if value.startswith(paths.BUILTIN) else str(path.resolve())
 
 
 def check_problem(problem: Any) -> None:
