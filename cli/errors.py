@@ -9,3 +9,8 @@ EXIT_SWEEP_FAILED = 4
 
 class BadInput(Exception):
     """Bad user input (usage, YAML, schema, unreadable data): one line on stderr, exit 2."""
+
+
+class RunFailed(Exception):
+    """A run that could not start or finish for a reason of the machine (out of memory, a disk
+    that refuses the run directory): one line on stderr, exit 1."""

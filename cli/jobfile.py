@@ -5,6 +5,8 @@ Every problem is reported as :class:`BadInput` with one line: ``FILE: dotted.key
 
 from __future__ import annotations
 
+import difflib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +15,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import paths
 from .errors import BadInput
 from .registry import BASELINES, PROBLEMS, SOLVERS, Entry, Params, cross_check
 
 
 class OutputSection(Params):
-    dir: str = Field("runs", description="parent of the run directory")
+    dir: str = Field("runs", description="parent of the run directory, relative to the job file")
     save_solution: bool = Field(False, description="write x to arrays.npz")
 
 
@@ -92,44 +95,127 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
         set_dotted(data, key, parsed)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping (YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                line = seen.get(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if line is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given on line {line})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
+    """A job (or sweep, or training) file as a mapping; every fault is one BadInput line."""
+    if path.is_dir():
+        raise BadInput(f"{path}: is a directory, not a job file")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise BadInput(f"{where}: invalid YAML: {what}") from None
+    except RecursionError:
+        raise BadInput(f"{path}: invalid YAML: nested too deeply") from None
     if not isinstance(data, dict):
-        raise BadInput(f"{path}: a job file must be a YAML mapping (name, problem, solver, ...)")
+        got = "empty" if data is None else f"a {type(data).__name__}"
+        raise BadInput(f"{path}: a job file must be a YAML mapping (name, problem, solver, ...); "
+                       f"this one is {got}")
     return data
 
 
 _UNION_TAG = re.compile(r"^([A-Z][a-z]\w*|(constrained-)?(float|int|str|bool)|.*\[.*)$")
 
 
-def _first_error(exc: ValidationError, where: str, prefix: str = "") -> BadInput:
-    """One line for the most specific error; pydantic's union-branch tags are not job keys."""
-    errors = exc.errors()
-    err = max(errors, key=lambda e: (isinstance(e.get("input"), dict | list) is False, len(e["loc"])))
-    loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "" and not _UNION_TAG.match(str(p)))
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif err["type"] == "missing":
-        msg = "required key is missing"
-    else:
-        msg = err["msg"].removeprefix("Value error, ")
-        if not isinstance(err.get("input"), dict | list):
-            msg += f" (got {err['input']!r})"
-    more = len(errors) - 1
-    tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-    return BadInput(f"{where}: {loc or prefix}: {msg}{tail}")
+def _is_tag(part: Any) -> bool:
+    return isinstance(part, str) and bool(_UNION_TAG.match(part))
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model accepts at ``loc`` (for "did you mean"); [] where it cannot tell."""
+    import typing
+
+    def models_in(annotation: Any) -> list[type[BaseModel]]:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return [annotation]
+        return [m for arg in typing.get_args(annotation) for m in models_in(arg)]
+
+    candidates = [model] if model is not None else []
+    for part in loc:
+        if _is_tag(part):  # a union branch: keep the model it names
+            candidates = [m for m in candidates if m.__name__ == part] or candidates
+            continue
+        fields = [m.model_fields[part] for m in candidates if part in m.model_fields]
+        candidates = [m for f in fields for m in models_in(f.annotation)]
+    keys: list[str] = []
+    for m in candidates:
+        for name, field in m.model_fields.items():
+            keys.append(field.alias or name)
+    return keys
+
+
+def _error_lines(exc: ValidationError, where: str, prefix: str = "",
+                 model: type[BaseModel] | None = None) -> list[str]:
+    """One line per error. A value that fits no branch of a union (omega: a number or a tuner)
+    gives one error per branch: only the most specific of them is kept."""
+    chosen: dict[tuple[Any, ...], dict[str, Any]] = {}
+    order: list[tuple[Any, ...]] = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        cut = next((i for i, part in enumerate(loc) if _is_tag(part)), len(loc))
+        group = loc[:cut] if cut < len(loc) else loc + (err["type"],)
+        best = chosen.get(group)
+        rank = (not isinstance(err.get("input"), dict | list), len(loc))
+        if best is None:
+            order.append(group)
+        if best is None or rank > (not isinstance(best.get("input"), dict | list), len(best["loc"])):
+            chosen[group] = err
+    lines = []
+    for group in order:
+        err = chosen[group]
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "" and not _is_tag(p))
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+            close = difflib.get_close_matches(str(err["loc"][-1]), _fields_at(model, tuple(err["loc"][:-1])),
+                                              n=1, cutoff=0.6)
+            if close:
+                msg += f"; did you mean {close[0]}?"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if not isinstance(err.get("input"), dict | list):
+                msg += f" (got {_short(err['input'])})"
+        lines.append(f"{where}: {loc or prefix}: {msg}")
+    return lines
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first_error(exc: ValidationError, where: str, prefix: str = "",
+                 model: type[BaseModel] | None = None) -> BadInput:
+    """Every schema error, one line each (the name is kept for the callers that import it)."""
+    return BadInput("\n".join(_error_lines(exc, where, prefix, model)))
 
 
 def _entry(section: dict[str, Any], registry: dict[str, Entry], what: str, where: str) -> Entry:
@@ -145,25 +231,40 @@ def _entry(section: dict[str, Any], registry: dict[str, Entry], what: str, where
 
 
 def validate(data: dict[str, Any], source: Path | None) -> Job:
+    """Check a job's data against the schema and the registries; every error is reported, one
+    line each. Paths in the job, ``output.dir`` included, are relative to the job file's folder."""
     where = str(source) if source else "<job>"
+    if "training" in data:
+        raise BadInput(f"{where}: training: this is a training file; run it with "
+                       f"learnsolve train dcdm {where}")
+    lines: list[str] = []
     try:
-        top = JobSection.model_validate(data)
+        top: JobSection | None = JobSection.model_validate(data)
     except ValidationError as exc:
-        raise _first_error(exc, where) from None
-    context = {"base_dir": source.parent if source else Path.cwd()}
+        lines += _error_lines(exc, where, model=JobSection)
+        top = None
+    base = source.parent if source else Path.cwd()
+    context = {"base_dir": base}
     sections = {}
     for what, registry in (("problem", PROBLEMS), ("solver", SOLVERS)):
-        section = getattr(top, what)
-        entry = _entry(section, registry, what, where)
+        section = data.get(what)
+        if not isinstance(section, dict):
+            continue  # reported by the top-level check
         try:
+            entry = _entry(section, registry, what, where)
             sections[what] = entry.params.model_validate(section, context=context)
+        except BadInput as exc:
+            lines.append(str(exc))
         except ValidationError as exc:
-            raise _first_error(exc, where, what) from None
+            lines += _error_lines(exc, where, what, entry.params)
+    if lines or top is None:
+        raise BadInput("\n".join(lines))
     clash = cross_check(sections["problem"], sections["solver"], list(top.baselines))
     if clash:
         raise BadInput(f"{where}: {clash[0]}: {clash[1]}")
     name = top.name or (source.stem if source else "job")
-    return Job(name, top.seed, sections["problem"], sections["solver"], top.output, source,
+    output = top.output.model_copy(update={"dir": os.path.abspath(paths.resolve(top.output.dir, base))})
+    return Job(name, top.seed, sections["problem"], sections["solver"], output, source,
                list(top.baselines), top.sweep)
 
 

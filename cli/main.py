@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import EXIT_BAD_INPUT, BadInput
+from .errors import EXIT_BAD_INPUT, EXIT_RUNTIME, BadInput, RunFailed
 
 SET_HELP = "Override a job key by its dotted path, e.g. --set solver.rtol=1e-10 (repeatable)."
 
@@ -27,9 +27,13 @@ def reports_bad_input(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except BadInput as exc:
-            click.echo(f"learnsolve: error: {exc}", err=True)
+        except BadInput as exc:  # one line per error, each naming its file and key
+            for line in str(exc).splitlines() or [""]:
+                click.echo(f"learnsolve: error: {line}", err=True)
             sys.exit(EXIT_BAD_INPUT)
+        except RunFailed as exc:
+            click.echo(f"learnsolve: error: {exc}", err=True)
+            sys.exit(EXIT_RUNTIME)
         except ValueError as exc:
             from learnsolve.solvers.errors import InputError
 
@@ -64,9 +68,10 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Parent folder of the run directory (default: the job's output.dir).")
+@click.argument("job", type=click.Path(path_type=Path))  # a directory: one line from read_yaml
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Parent folder of the run directory (default: the job's output.dir, "
+              "relative to the job file).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--threads", type=click.IntRange(min=1),
               help="Kernel threads (default: $SLURM_CPUS_PER_TASK or the CPUs this process may use).")
@@ -91,7 +96,8 @@ def run(job: Path, out: Path | None, overrides: tuple[str, ...], threads: int | 
     except KeyboardInterrupt:  # while loading the problem, before a run directory exists
         click.echo("learnsolve: interrupted before the run started", err=True)
         sys.exit(130)
-    click.echo(str(run_dir))
+    if run_dir is not None:  # a bad-input run's directory is removed (see run_job)
+        click.echo(str(run_dir))
     if code == EXIT_BAD_INPUT:
         click.echo(f"learnsolve: error: {record['message']}", err=True)
     elif code != 0 and quiet:
@@ -100,7 +106,7 @@ def run(job: Path, out: Path | None, overrides: tuple[str, ...], threads: int | 
 
 
 @cli.command()
-@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("job", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--show", is_flag=True, help="Print the resolved job (every default filled in).")
 @reports_bad_input
@@ -120,6 +126,9 @@ def validate(job: Path, overrides: tuple[str, ...], show: bool) -> None:
             click.echo(f"{job}: ok ({train_spec.name}: training file for learnsolve train dcdm)")
         return
     spec = load_job(job, overrides)
+    from .runner import check_memory
+
+    check_memory(spec)  # cheap, from the sizes alone (data files are read by run)
     if show:
         click.echo(yaml.safe_dump(spec.resolved(), sort_keys=False), nl=False)
     else:

@@ -76,9 +76,13 @@ def cutest_set(p: CutestParams) -> list[tuple[str, Any]]:
 
 def build_logistic(p: LogisticParams, seed: int) -> Any:
     from learnsolve.pde.logistic import constrained_logistic, read_libsvm
+    from learnsolve.solvers.errors import InputError
 
     path = paths.resolve(p.data, None)
-    X, y = read_libsvm(path)
+    try:
+        X, y = read_libsvm(path)
+    except InputError as exc:  # the library names its argument (path); the job's key is data
+        raise InputError(str(exc), "data" if exc.param == "path" else exc.param) from None
     return constrained_logistic(X, y, m_linear=p.m_linear, seed=seed, name=f"logistic-{Path(path).stem}")
 
 
@@ -147,6 +151,18 @@ class KaczmarzParams(Params):
     block: int | None = Field(None, ge=1, description="rows (or Gaussian columns) per sketch; default half")
     rtol: float = Field(1e-8, gt=0, lt=1, description="stop when ||b - Ax|| <= rtol ||b||")
     max_epochs: int = Field(10_000, ge=1, description="passes of row work over A")
+
+
+def check_kaczmarz(problem: Any, p: KaczmarzParams) -> None:
+    """A zero row makes the system singular (the sketch solver's set-up rejects it): say so before
+    any run directory exists."""
+    from learnsolve.solvers.errors import InputError
+
+    a = problem.A.to_csr()
+    zero = np.flatnonzero(np.asarray(abs(a).sum(axis=1)).ravel() == 0)
+    if zero.size:
+        key = "problem.path" if "path" in getattr(problem, "info", {}) else "problem"
+        raise InputError(f"the system has a zero row (row {zero[0]}): it is singular", key)
 
 
 def run_kaczmarz(problem: Any, p: KaczmarzParams, callback: Callable[..., None] | None = None,

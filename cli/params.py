@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
@@ -18,8 +19,12 @@ class Params(BaseModel):
 def _existing_file(value: str, info: ValidationInfo) -> str:
     base = (info.context or {}).get("base_dir")
     p = paths.resolve(value, base)
+    if p.is_dir():
+        raise ValueError(f"is a directory, not a file: {p}")
     if not p.is_file():
         raise ValueError(f"file not found: {p}")
+    if not os.access(p, os.R_OK):
+        raise ValueError(f"permission denied (not readable): {p}")
     return value if value.startswith(paths.BUILTIN) else str(p.resolve())
 
 

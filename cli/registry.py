@@ -82,6 +82,12 @@ def _build_poisson(p: PoissonParams, seed: int) -> Any:
     return poisson(p.dim, p.n, p.operator, p.rhs, seed, rhs_file, p.obstacles.kwargs(seed))
 
 
+def _poisson_memory(p: PoissonParams) -> int:
+    from learnsolve.pde.poisson import memory_estimate
+
+    return memory_estimate(p.dim, p.n, p.operator, p.rhs, p.obstacles.type != "none")
+
+
 def _build_matrix_market(p: MatrixMarketParams, seed: int) -> Any:
     from learnsolve.pde.matrix_market import matrix_market
 
@@ -213,6 +219,33 @@ def _check_symmetric(problem: Any) -> None:
                          "matrix", "path" if "path" in problem.info else None)
 
 
+def _diagonal(problem: Any, test: Callable[[Any], Any], what: str, key: str) -> None:
+    """InputError naming the first row whose diagonal fails ``test`` (one system, not sequences)."""
+    import numpy as np
+
+    from learnsolve.solvers.errors import InputError
+
+    if is_sequence(problem):
+        return
+    d = problem.A.diagonal()
+    bad = np.flatnonzero(~test(d))
+    if bad.size:
+        raise InputError(f"{what}; row {bad[0]} has {d[bad[0]]:g}", key)
+
+
+def _check_cg(problem: Any, p: CGParams) -> None:
+    """What the preconditioner's set-up would reject, found before any run directory exists."""
+    _check_symmetric(problem)
+    if p.preconditioner != "none":
+        _diagonal(problem, lambda d: d > 0, f"{p.preconditioner} needs a positive diagonal "
+                  "(the matrix is not symmetric positive definite)", "solver.preconditioner")
+
+
+def _check_sor(problem: Any, p: SORParams) -> None:
+    key = "problem.path" if "path" in getattr(problem, "info", {}) else "problem"
+    _diagonal(problem, lambda d: d != 0, "SOR needs a nonzero diagonal", key)
+
+
 def cg_preconditioner(problem: Any, p: CGParams) -> Any:
     """The preconditioner a cg job asks for, built for its problem (timed in ``setup_s``)."""
     from learnsolve.solvers.precond import make_preconditioner
@@ -317,14 +350,18 @@ def _run_relaxation(seq: Any, method: str, p: Any, callback: Callable[..., None]
 class Entry:
     """A registered type. ``requires`` = (module, extra): the optional dependency it needs,
     checked when a job is validated so a missing one is a bad-input error, not a traceback.
-    ``check`` (solvers): raises InputError when a built problem does not suit the solver."""
+    ``check(problem, params)`` (solvers): raises InputError when a built problem does not suit the
+    solver. It runs before the run directory exists, so everything the solver's set-up would reject
+    and that is cheap to find (symmetry, diagonals, zero rows) belongs there.
+    ``memory(params)`` (problems): estimated peak bytes, checked before the problem is built."""
 
     name: str
     params: type[Params]
     summary: str
     call: Callable[..., Any]
     requires: tuple[str, str] | None = None
-    check: Callable[[Any], None] | None = None  # solvers: does a built problem suit it?
+    check: Callable[[Any, Any], None] | None = None  # solvers: does a built problem suit it?
+    memory: Callable[[Any], int] | None = None  # problems: bytes needed, before building
 
     def missing_extra(self) -> str | None:
         """The install line that would fix a missing dependency, or None when all is there."""
@@ -341,7 +378,8 @@ class Entry:
 PROBLEMS: dict[str, Entry] = {
     e.name: e
     for e in [
-        Entry("poisson", PoissonParams, "Poisson -Laplace u = f, unit square/cube", _build_poisson),
+        Entry("poisson", PoissonParams, "Poisson -Laplace u = f, unit square/cube", _build_poisson,
+              memory=_poisson_memory),
         Entry("matrix-market", MatrixMarketParams, "A from a .mtx/.npz file", _build_matrix_market),
         Entry("shifted-laplacian-sequence", ShiftedLaplacianParams,
               "sequence: 5-point Laplacian + c_t I, random shifts and rhs", _build_shifted),
@@ -363,9 +401,9 @@ SOLVERS: dict[str, Entry] = {
     e.name: e
     for e in [
         Entry("cg", CGParams, "conjugate gradients, preconditioned (none/jacobi/ssor/ic0/amg)",
-              _run_cg, check=_check_symmetric),
+              _run_cg, check=_check_cg),
         Entry("sor", SORParams, "successive over-relaxation, natural or red-black ordering",
-              _run_sor),
+              _run_sor, check=_check_sor),
         Entry("flame-reference", flames.ReferenceParams,
               "flame speed and profiles: shooting + solve_bvp (simplified), Cantera FreeFlame (cantera)",
               flames.run_reference),
@@ -375,9 +413,10 @@ SOLVERS: dict[str, Entry] = {
               "equality-constrained Newton, randomized sketching inner solves, exact augmented Lagrangian",
               optim.run_sketch_newton),
         Entry("dcdm", dcdm.DCDMParams, "deep conjugate directions: a trained network's, A-orthogonalised",
-              dcdm.run_dcdm, requires=("torch", "learn"), check=dcdm.check_problem),
+              dcdm.run_dcdm, requires=("torch", "learn"),
+              check=lambda problem, p: dcdm.check_problem(problem)),
         Entry("kaczmarz", optim.KaczmarzParams, "randomized (block) Kaczmarz or Gaussian sketch-and-project",
-              optim.run_kaczmarz),
+              optim.run_kaczmarz, check=optim.check_kaczmarz),
     ]
 }
 

@@ -19,6 +19,31 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def check_writable(parent: Path) -> str | None:
+    """Why a run directory cannot be made under ``parent`` (None when it can), decided without
+    creating anything: the nearest existing folder on the way must be a writable directory on a
+    writable file system."""
+    probe = Path(os.path.abspath(parent))
+    missing = []
+    while not probe.exists():
+        if probe.is_symlink():
+            return f"{probe}: a broken symbolic link"
+        missing.append(probe)
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe}: is a file, not a directory" if probe == Path(os.path.abspath(parent)) \
+            else f"{probe}: is a file, so {parent} cannot be created"
+    try:
+        read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return f"{probe}: read-only file system"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe}: permission denied (not writable)"
+    return None
+
+
 def create_run_dir(parent: Path, name: str, when: datetime) -> Path:
     """``parent/<name>-<UTC yyyymmddTHHMMSS>-<6 hex>``; never reuses an existing folder."""
     parent.mkdir(parents=True, exist_ok=True)
@@ -38,12 +63,16 @@ def write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
     cut, not just a killed process)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     mode = "wb" if isinstance(data, bytes) else "w"
-    with open(tmp, mode) as fh:
-        fh.write(data)
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, mode) as fh:
+            fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a signal: leave no half-written temp file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, obj: Any) -> None:

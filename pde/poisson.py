@@ -93,3 +93,40 @@ def _with_obstacles(dim: int, n: int, rhs: str, seed: int, rhs_file: str | Path 
     return LinearProblem(A=CsrOperator(a), b=b, grid_shape=(n,) * dim, mask=mask,
                          info={"unknowns": m, "h": h, "operator": "csr", "obstacles": obstacles.get("kind"),
                                "fluid_fraction": float(mask.mean())})
+
+
+def memory_estimate(dim: int, n: int, operator: str = "stencil", rhs: str = "ones",
+                    obstacles: bool = False) -> int:
+    """Bytes a Poisson problem and a CG solve of it need at their peak, estimated from the sizes
+    alone (nothing is allocated), so an application can refuse a problem that cannot fit.
+
+    Counted: while building, b plus the manufactured solution's temporaries (2 dim + 3 arrays)
+    and the assembled matrix (2 dim + 1 entries a row: float64 values, int64 column indices
+    narrowed to int32, hence 20 bytes an entry at the peak); while solving, b, the exact solution,
+    the matrix (12 bytes an entry) and five work vectors (x, r, p, A p, z). The larger of the two
+    phases is returned. It errs low: preconditioners (AMG hierarchies, IC(0) factors) and
+    obstacle masks come on top.
+
+    Parameters
+    ----------
+    dim, n : int
+        Dimension (2 or 3) and interior points per side: n**dim unknowns.
+    operator : str
+        ``stencil`` (matrix-free) or ``csr`` (assembled).
+    rhs : str
+        The right-hand side kind; ``manufactured`` also stores the exact solution.
+    obstacles : bool
+        Whether the grid has obstacles (the operator is then assembled).
+
+    Returns
+    -------
+    int
+        Estimated peak bytes.
+    """
+    unknowns = n**dim
+    row = 2 * dim + 1
+    assembled = operator == "csr" or obstacles
+    exact = 8 if rhs == "manufactured" else 0
+    build = 8 + (8 * (2 * dim + 3) if rhs == "manufactured" else 0) + (20 * row + 16 if assembled else 0)
+    solve = 8 + exact + (12 * row + 4 if assembled else 0) + 5 * 8
+    return unknowns * max(build, solve)

@@ -52,8 +52,9 @@ def load_vector(path: str | Path, n: int) -> np.ndarray:
         else:
             v = np.loadtxt(path, dtype=np.float64)
         v = np.asarray(v, dtype=np.float64).ravel()
-    except (OSError, ValueError, TypeError) as exc:
-        raise InputError(f"{path}: cannot read vector: {str(exc).splitlines()[0]}", "rhs_file") from None
+    except (OSError, ValueError, TypeError, EOFError) as exc:  # EOFError: an empty .npy
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{path}: cannot read vector: {why}", "rhs_file") from None
     if v.shape[0] != n:
         raise InputError(f"{path}: vector has length {v.shape[0]}, the matrix has {n} rows", "rhs_file")
     check_finite(v, str(path), "rhs_file")

@@ -37,3 +37,17 @@ def set_threads(n: int | None = None) -> int:
     n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(n)
     return n
+
+
+SMALL_SYSTEM = 200_000
+"""Below this many unknowns a solve runs on one thread by default. A CG iteration on a small
+system costs tens of microseconds, so waking and joining a thread team for each of its kernels
+costs more than it saves, and on a busy machine a second thread waits for a core (issue 12:
+poisson2d-cg, 1 thread 0.26-0.38 s, 2 threads 0.58 s). Measured crossover: see
+:func:`default_threads`."""
+
+
+def default_threads(unknowns: int) -> int:
+    """The thread count for a solve of ``unknowns`` when the user did not ask for one: 1 below
+    :data:`SMALL_SYSTEM` unknowns, else :func:`available_cpus`."""
+    return 1 if unknowns < SMALL_SYSTEM else available_cpus()
