@@ -633,9 +633,10 @@ def test_idle_threads_do_not_spin():
     assert info["idle_cpu"] < 0.3, f"threads burnt {info['idle_cpu']:.2f} s of CPU while idle"
 
 
-def test_preconditioner_unfit_for_the_matrix_is_bad_input_with_a_record(run_cli, runs, write_job,
-                                                                        tmp_path):
-    # symmetric, so it passes the data checks; Jacobi then finds a zero on the diagonal
+def test_preconditioner_unfit_for_the_matrix_is_bad_input_before_any_run_directory(run_cli, runs,
+                                                                                   write_job, tmp_path):
+    # symmetric, so it passes the data checks; Jacobi then needs a positive diagonal, which the
+    # check phase finds before the run directory is made (issue 12)
     (tmp_path / "jobs").mkdir()
     write_mtx(tmp_path / "jobs" / "zero-diag.mtx",
               sp.coo_matrix(([1.0, 1.0, 2.0], ([1, 0, 2], [0, 1, 2])), (3, 3)), "symmetric")
@@ -644,11 +645,8 @@ def test_preconditioner_unfit_for_the_matrix_is_bad_input_with_a_record(run_cli,
     result = run_cli("run", job, "--out", tmp_path / "out", "--quiet")
     assert result.exit_code == 2
     line = error_line(result)
-    assert "job.yaml: solver: " in line and "row 0" in line and "positive diagonal" in line
-    run_dir = runs.find(tmp_path / "out")
-    rec = runs.result(run_dir)
-    assert (rec["status"], rec["reason"], rec["exit_code"]) == ("failed", "bad_input", 2)
-    assert "positive diagonal" in (run_dir / "log.txt").read_text()
+    assert "job.yaml: solver.preconditioner: " in line and "row 0" in line and "positive diagonal" in line
+    assert runs.all(tmp_path / "out") == []
 
 
 @pytest.mark.parametrize("prec", ["none", "jacobi", "amg"])

@@ -33,7 +33,8 @@ def test_defaults_are_filled_and_name_comes_from_the_file(tmp_path):
     assert resolved["name"] == "my-job"
     assert resolved["solver"]["rtol"] == 1e-6  # "1e-6" is a string to YAML 1.1; accepted as float
     assert resolved["solver"]["preconditioner"] == "none"
-    assert resolved["problem"]["dim"] == 2 and resolved["output"]["dir"] == "runs"
+    assert resolved["problem"]["dim"] == 2
+    assert resolved["output"]["dir"] == str(tmp_path / "runs")  # relative to the job file
     # the resolved job is itself a valid job that resolves to the same thing
     assert validate(resolved, path).resolved() == resolved
 
