@@ -23,16 +23,15 @@ def check_writable(parent: Path) -> str | None:
     """Why a run directory cannot be made under ``parent`` (None when it can), decided without
     creating anything: the nearest existing folder on the way must be a writable directory on a
     writable file system."""
-    probe = Path(os.path.abspath(parent))
-    missing = []
+    target = Path(os.path.abspath(parent))
+    probe = target
     while not probe.exists():
         if probe.is_symlink():
             return f"{probe}: a broken symbolic link"
-        missing.append(probe)
         probe = probe.parent
     if not probe.is_dir():
-        return f"{probe}: is a file, not a directory" if probe == Path(os.path.abspath(parent)) \
-            else f"{probe}: is a file, so {parent} cannot be created"
+        below = "" if probe == target else f", so {target} cannot be made"
+        return f"{probe}: is a file, not a directory{below}"
     try:
         read_only = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
     except OSError:
