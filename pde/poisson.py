@@ -103,9 +103,9 @@ def memory_estimate(dim: int, n: int, operator: str = "stencil", rhs: str = "one
     Counted: while building, b plus the manufactured solution's temporaries (2 dim + 3 arrays)
     and the assembled matrix (2 dim + 1 entries a row: float64 values, int64 column indices
     narrowed to int32, hence 20 bytes an entry at the peak); while solving, b, the exact solution,
-    the matrix (12 bytes an entry) and five work vectors (x, r, p, A p, z). The larger of the two
-    phases is returned. It errs low: preconditioners (AMG hierarchies, IC(0) factors) and
-    obstacle masks come on top.
+    the matrix (12 bytes an entry) and CG's six work vectors (x, r, p, A p, z, t). The larger of the two
+    phases is returned. It errs low: preconditioners (AMG hierarchies, IC(0) factors), obstacle
+    masks and the copies made to save the solution come on top.
 
     Parameters
     ----------
@@ -128,5 +128,5 @@ def memory_estimate(dim: int, n: int, operator: str = "stencil", rhs: str = "one
     assembled = operator == "csr" or obstacles
     exact = 8 if rhs == "manufactured" else 0
     build = 8 + (8 * (2 * dim + 3) if rhs == "manufactured" else 0) + (20 * row + 16 if assembled else 0)
-    solve = 8 + exact + (12 * row + 4 if assembled else 0) + 5 * 8
+    solve = 8 + exact + (12 * row + 4 if assembled else 0) + 6 * 8
     return unknowns * max(build, solve)
