@@ -74,7 +74,8 @@ def cli() -> None:
               "relative to the job file).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--threads", type=click.IntRange(min=1),
-              help="Kernel threads (default: $SLURM_CPUS_PER_TASK or the CPUs this process may use).")
+              help="Kernel threads (default: 1 below 200,000 unknowns, where more threads cost more "
+              "than they save; else $SLURM_CPUS_PER_TASK or the CPUs this process may use).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or log lines on stderr.")
 @click.option("--resume", type=click.Path(path_type=Path),
               help="Continue a training from this run directory's checkpoint (a new run directory).")
