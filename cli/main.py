@@ -216,7 +216,8 @@ def train_dcdm(job: Path, overrides: tuple[str, ...], resume: Path | None, quiet
     from .dcdm import load_train_job, run_training
 
     if not job.is_file():
-        raise BadInput(f"{job}: no such file")
+        why = "is a directory, not a training file" if job.is_dir() else "no such file"
+        raise BadInput(f"{job}: {why}")
     from .registry import SOLVERS
 
     missing = SOLVERS["dcdm"].missing_extra()
