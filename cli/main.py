@@ -204,7 +204,7 @@ def train() -> None:
 
 
 @train.command("dcdm")
-@click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("job", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--resume", type=click.Path(exists=True, path_type=Path),
               help="Continue from a run directory's checkpoint.pt (or the file itself).")
