@@ -327,6 +327,16 @@ def test_output_dir_is_relative_to_the_job_file_and_out_to_the_cwd(run_cli, runs
     runs.find(elsewhere / "mine")
 
 
+def test_a_bundled_example_run_in_place_writes_to_the_cwd(tmp_path, monkeypatch):
+    # its folder is inside the installed package: runs must not land in site-packages
+    from learnsolve.cli.jobfile import load_job
+    from learnsolve.cli.paths import bundled_examples
+
+    monkeypatch.chdir(tmp_path)
+    job = load_job(bundled_examples()["poisson2d-cg"])
+    assert job.output.dir == str(tmp_path / "runs")
+
+
 # ------------------------------------------------------------------ 6. a user's first bad inputs
 
 
