@@ -151,7 +151,7 @@ def load_kernels(job: Job, problem: Any) -> float:
     t = time.perf_counter()
     try:
         SOLVERS[job.solver.type].call(poisson(dim, 3, kind), job.solver, None, None, None)
-    except Exception:  # noqa: S110  (the real solve reports whatever is wrong)
+    except Exception:  # the real solve reports whatever is wrong, with its own message
         pass
     return time.perf_counter() - t
 
@@ -241,7 +241,6 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
             record.update(status="interrupted", reason="signal", message="interrupted")
             code = guard.exit_code
         except MemoryError as exc:
-            outcome = None
             record.update(status="failed", reason="out_of_memory", message=f"out of memory ({_oneline(exc)})")
             code = EXIT_RUNTIME
         except OSError as exc:  # e.g. job.yaml or a solver's own file on a full disk
