@@ -127,21 +127,28 @@ def validate(job: Path, overrides: tuple[str, ...], show: bool) -> None:
 
 
 @cli.command(name="list")
-def list_() -> None:
-    """Registered problems and solvers with their parameters, and the bundled examples."""
-    from .listing import print_registry
+@click.argument("name", required=False)
+@reports_bad_input
+def list_(name: str | None) -> None:
+    """Problem and solver types and the bundled examples; with NAME (a type, job or train-dcdm),
+    every key of it with its default, allowed values and description."""
+    from .listing import describe
 
-    print_registry()
+    click.echo(describe(name))
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @reports_bad_input
-def example(name: str) -> None:
-    """Print a bundled job to stdout (learnsolve example NAME > job.yaml)."""
+def example(name: str | None) -> None:
+    """Print a bundled job to stdout (learnsolve example NAME > job.yaml); without NAME, list them."""
+    from .listing import examples_text
     from .paths import bundled_examples
 
     examples = bundled_examples()
+    if name is None:
+        click.echo(examples_text())
+        return
     if name not in examples:
         raise BadInput(f"no bundled example {name!r}; choose from {', '.join(examples)}")
     click.echo(examples[name].read_text(), nl=False)

@@ -1,0 +1,184 @@
+"""Issue 12, feedback: the terminal's live line and log lines, bench progress in batch mode,
+a readable ``learnsolve list``, ``learnsolve example`` without a name, per-kind reports, and
+example comments a pip user can follow."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from clihelpers import PNG_MAGIC, bundled, error_line, sets
+
+from learnsolve.cli.paths import bundled_examples
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", **extra}
+
+
+def run_in_pty(argv: list[str], env: dict[str, str], timeout: float = 120) -> tuple[str, str, int]:
+    """Run ``argv`` with stderr on a pseudo-terminal (120 columns); (terminal bytes as text,
+    stdout, exit code)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                            env=env, close_fds=True)
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        out = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    return b"".join(chunks).decode(errors="replace"), out.decode(), proc.returncode
+
+
+# ------------------------------------------------------------------ 1. live line and log lines
+
+
+LOG_START = re.compile(r"(INFO|WARNING|ERROR) ")
+#: what may stand on a terminal row before a rich log line's level: its time column or blanks
+ROW_PREFIX = re.compile(r"^(\[[^\]]*\])?\s*$")
+
+
+def test_log_lines_never_start_inside_the_live_status_line(cli_argv, tmp_path):
+    """On a terminal, each log line starts on a fresh row: after a newline or after the live line
+    was erased (\\r ESC[2K); and the live line is drawn again after the log lines."""
+    argv = [*cli_argv, "run", str(bundled("sor-poisson2d")), "--out", str(tmp_path),
+            *sets("problem.n=96", "solver.omega=1.0", "solver.rtol=1e-14", "solver.maxiter=1500")]
+    # a log line every 20 ms, so periodic lines fall while the live line is up
+    screen, out, code = run_in_pty(argv, _env(TERM="xterm-256color", LEARNSOLVE_LOG_EVERY="0.02"))
+    assert code == 3, screen[-2000:]  # maxiter reached: the job ran to its end
+    assert Path(out.strip()).is_dir()
+    periodic = 0
+    for m in LOG_START.finditer(screen):
+        before = screen[: m.start()]
+        row = re.split(r"\n|\x1b\[2K", before)[-1]  # since the last newline or erase-line
+        row = ANSI.sub("", row).replace("\r", "")
+        assert ROW_PREFIX.match(row), f"a log line starts after {row!r} on the same row"
+        periodic += "||r||" in ANSI.sub("", screen[m.end(): m.end() + 200]).split("\n")[0]
+    assert periodic >= 2, "no periodic log lines were written while the live line was up"
+    # the live line (bold 'iteration ...' with seconds) came back after a periodic log line
+    first_log = screen.find("||b|| =", LOG_START.search(screen, screen.find("1 threads")).end())
+    assert re.search(r"\x1b\[1miteration ", screen[first_log:]), "the live line was not redrawn"
+
+
+# ------------------------------------------------------------------ 3. list and example
+
+
+def test_list_alone_is_a_compact_overview_with_examples(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    result = run_cli("list")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) < 120, len(lines)
+    assert max(len(line) for line in lines) <= 100
+    assert "…" not in result.stdout and "Spec(" not in result.stdout
+    for name in ("poisson", "cg", "pinn", "sketch-newton", *bundled_examples()):
+        assert re.search(rf"^  {re.escape(name)}\s", result.stdout, re.M), name
+    # each example's one-line description is its comment's first sentence, in full
+    assert "by sketching Newton from the published start." in " ".join(result.stdout.split())
+
+
+def test_list_one_type_shows_every_key_nested_rows_and_yaml_defaults(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = run_cli("list", "poisson")
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text and "ObstacleSpec" not in text and "'none'" not in text
+    # nested model: one row per key, with the default as YAML would write it
+    for row in ("obstacles.type: none", "obstacles.count: 4", "obstacles.radius: 0.1",
+                "obstacles.seed: null", "n: 64", "operator: stencil", "rhs_file: null"):
+        assert re.search(rf"^  {re.escape(row)}\s", text, re.M), row
+    assert re.search(r"^  n: 64\s+integer in \[1, 100000\]$", text, re.M)
+    # descriptions in full (wrapped, never cut): this one is 66 characters
+    assert "f = 1, seeded Gaussian b, f of a known solution, or b from rhs_file" in " ".join(text.split())
+
+
+def test_list_solver_with_union_and_float_defaults(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    result = run_cli("list", "cg")
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert re.search(r"^  rtol: 1\.0e-08\s+number in \[0, 1\)$", text, re.M)
+    assert re.search(r"^  omega: 1\.0\s", text, re.M)
+    assert re.search(r"^  omega\.tuner: \(required\)\s+tsallis-inf \| tsallis-inf-cb \| chebcb", text, re.M)
+    assert re.search(r"^  amg\.method: sa\s", text, re.M)
+    assert "poisson2d-cg" in text  # the examples that use it
+    assert "problem keys" not in text  # only the solver
+
+
+def test_list_unknown_name_suggests_the_closest(run_cli):
+    result = run_cli("list", "cgg")
+    assert result.exit_code == 2
+    line = error_line(result)
+    assert "did you mean cg?" in line
+
+
+def test_list_job_and_training_sections(run_cli):
+    result = run_cli("list", "train-dcdm")
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"^  training\.steps: 5000\s", result.stdout, re.M)
+    assert re.search(r"^  data\.obstacles: \{type: spheres, count: 6, radius: 0\.08\}", result.stdout, re.M)
+    result = run_cli("list", "job")
+    assert re.search(r"^  output\.dir: runs\s", result.stdout, re.M)
+
+
+def test_example_without_name_lists_the_examples(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    result = run_cli("example")
+    assert result.exit_code == 0, result.stderr
+    for name in bundled_examples():
+        assert re.search(rf"^  {re.escape(name)}\s+\S", result.stdout, re.M), name
+    assert "2D Poisson (5-point stencil, matrix-free), plain CG: the main example" in result.stdout
+
+
+# ------------------------------------------------------------------ 5. example comments
+
+
+def test_example_comments_name_no_configs_path():
+    """A pip user has no configs/ folder: comments show learnsolve example NAME instead."""
+    for name, path in bundled_examples().items():
+        comments = [line for line in path.read_text().splitlines() if line.lstrip().startswith("#")]
+        assert not [c for c in comments if "configs/" in c], name
+    assert "learnsolve example train-dcdm2d" in bundled("dcdm-poisson2d").read_text()
+    assert "learnsolve example bench-cutest >" in bundled("bench-cutest").read_text()
+
+
+def test_no_cli_message_names_a_configs_path():
+    cli_dir = Path(__import__("learnsolve.cli", fromlist=["x"]).__file__).parent
+    for src in cli_dir.glob("*.py"):
+        if src.name == "paths.py":  # where the package data is found
+            continue
+        assert "configs/" not in src.read_text(), src.name
+
+
+_ = (json, yaml, sys, PNG_MAGIC, pytest)  # used by the report and bench tests below
