@@ -157,10 +157,14 @@ def example(name: str | None) -> None:
 @cli.command()
 @click.argument("run_dirs", nargs=-1, required=True,
                 type=click.Path(file_okay=False, path_type=Path))
-@click.option("--no-plot", is_flag=True, help="Do not write convergence.png.")
+@click.option("--no-plot", is_flag=True, help="Do not write the plots.")
 @reports_bad_input
 def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
-    """Summary table of finished runs, and convergence.png in each run directory."""
+    """Tables of finished runs, with the figures of each kind (linear: iterations and residual;
+    sequence: total iterations and ratios to the best fixed and instance-optimal omega;
+    sketch-newton: objective and KKT residual; pinn: loss, s_L and parameter errors; training:
+    final loss), and a plot in each run directory: convergence.png (residual, or KKT residual
+    per Newton iteration), sequence.png, loss.png (PINN and train dcdm), profile.png (flames)."""
     from .report import report_runs
 
     report_runs(list(run_dirs), plot=not no_plot)

@@ -12,13 +12,11 @@ import re
 import select
 import struct
 import subprocess
-import sys
 import termios
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 from clihelpers import PNG_MAGIC, bundled, error_line, sets
 
 from learnsolve.cli.paths import bundled_examples
@@ -181,4 +179,108 @@ def test_no_cli_message_names_a_configs_path():
         assert "configs/" not in src.read_text(), src.name
 
 
-_ = (json, yaml, sys, PNG_MAGIC, pytest)  # used by the report and bench tests below
+
+# ------------------------------------------------------------------ 4. report per kind of run
+
+
+def table_rows(stdout: str) -> dict[str, dict[str, str]]:
+    """The rows of rich tables printed by report: {run name: {column: cell}}."""
+    rows: dict[str, dict[str, str]] = {}
+    heads: list[str] = []
+    for line in stdout.splitlines():
+        if line.startswith("┃"):
+            heads = [h.strip() for h in line.strip("┃").split("┃")]
+        elif line.startswith("│") and heads:
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            rows[cells[0]] = dict(zip(heads, cells, strict=True))
+    return rows
+
+
+def one_run(run_cli, out: Path, job: Path, *overrides: str) -> Path:
+    result = run_cli("run", job, "--out", out, "-q", *sets(*overrides))
+    assert result.exit_code == 0, result.stderr
+    return Path(result.stdout.strip())
+
+
+def reported(run_cli, monkeypatch, *run_dirs: Path) -> dict[str, dict[str, str]]:
+    monkeypatch.setenv("COLUMNS", "200")
+    result = run_cli("report", *run_dirs)
+    assert result.exit_code == 0, result.stderr
+    rows = table_rows(result.stdout)
+    assert set(rows) == {d.name for d in run_dirs}, result.stdout
+    return rows
+
+
+def png(path: Path) -> bytes:
+    data = path.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 5000, path
+    return data
+
+
+def close(text: str, value: float, rel: float = 1e-5) -> bool:
+    return float(text.rstrip("%")) == pytest.approx(value, rel=rel, abs=1e-300)
+
+
+def test_report_linear_run_residual_columns_and_convergence_plot(run_cli, tmp_path, monkeypatch):
+    d = one_run(run_cli, tmp_path, bundled("poisson2d-cg"), "problem.n=16")
+    rec = json.loads((d / "result.json").read_text())
+    row = reported(run_cli, monkeypatch, d)[d.name]
+    assert int(row["iterations"]) == rec["iterations"]
+    assert close(row["rel. residual"], rec["relative_residual"], 1e-3)
+    png(d / "convergence.png")
+
+
+def test_report_sequence_run_ratio_columns(run_cli, tmp_path, monkeypatch):
+    d = one_run(run_cli, tmp_path, bundled("relax-tsallis"), "problem.instances=20")
+    m = json.loads((d / "result.json").read_text())["metrics"]
+    row = reported(run_cli, monkeypatch, d)[d.name]
+    assert int(row["total iterations"]) == m["total_iterations"]
+    assert int(row["instances"]) == m["instances"] == 20
+    assert close(row["ratio to best fixed"], m["ratio_to_best_fixed"], 1e-4)
+    assert close(row["ratio to instance-optimal"], m["ratio_to_instance_optimal"], 1e-4)
+    png(d / "sequence.png")
+
+
+def test_report_sketch_newton_objective_kkt_and_kkt_plot(run_cli, tmp_path, monkeypatch):
+    d = one_run(run_cli, tmp_path, bundled("sketch-newton-pde"), "problem.N=4")
+    m = json.loads((d / "result.json").read_text())["metrics"]
+    row = reported(run_cli, monkeypatch, d)[d.name]
+    assert close(row["objective"], m["objective"])
+    assert close(row["KKT residual"], m["kkt_residual"], 1e-3)
+    assert close(row["||c||"], m["c_norm"], 1e-3) if m["c_norm"] else row["||c||"] == "0.000e+00"
+    png(d / "convergence.png")  # the KKT residual per Newton iteration
+
+
+def test_report_pinn_inverse_parameters_loss_and_loss_plot(run_cli, tmp_path, monkeypatch):
+    result = run_cli("run", bundled("flame-pinn-inverse"), "--out", tmp_path, "-q",
+                     *sets("solver.steps=30", "solver.warmup_steps=10", "solver.lbfgs_steps=5",
+                           "solver.points=101", "solver.log_every=5"))
+    d = Path(result.stdout.strip())
+    assert (d / "result.json").is_file(), result.stderr  # converged or not: it ran and has a loss
+    m = json.loads((d / "result.json").read_text())["metrics"]
+    row = reported(run_cli, monkeypatch, d)[d.name]
+    assert close(row["s_L m/s"], m["s_L"])
+    assert close(row["loss"], m["loss"], 1e-4)
+    assert close(row["s_L error"], 100 * m["s_L_relative_error"], 1e-2)
+    for name in ("E_a", "lambda"):
+        assert close(row[name], m["parameters"][name])
+        assert close(row[f"{name} error"], 100 * m["relative_errors"][name], 1e-2)
+    png(d / "loss.png")
+    png(d / "profile.png")
+
+
+def test_report_training_final_loss_and_loss_plot(run_cli, tmp_path, monkeypatch):
+    train = tmp_path / "train.yaml"
+    train.write_text(bundled("train-dcdm2d").read_text())
+    result = run_cli("train", "dcdm", train, "-q", *sets(
+        f"output.dir={tmp_path / 'runs'}", "data.n=8", "data.layouts=2", "data.ritz=10",
+        "data.rhs_per_layout=8", "model.channels=4", "model.levels=1", "training.steps=20",
+        "training.batch=4", "training.log_every=2", "training.checkpoint_every=0"))
+    d = Path(result.stdout.strip())
+    assert (d / "result.json").is_file(), result.stderr
+    m = json.loads((d / "result.json").read_text())["metrics"]
+    row = reported(run_cli, monkeypatch, d)[d.name]
+    assert close(row["final loss"], m["final_loss"], 1e-4)
+    assert int(row["steps"]) == m["steps"] == 20
+    png(d / "loss.png")
+
