@@ -183,18 +183,22 @@ def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
 @click.option("--methods", help="sketch-newton jobs: comma-separated, from sketch-newton:kaczmarz|block|"
               "gaussian|exact, scipy:trust-constr, scipy:SLSQP, ipopt (default: the job's sketch, exact, "
               "scipy's two and ipopt when installed).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr (only the table).")
 @reports_bad_input
 def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: int,
-          out: Path | None, jax_python: Path | None, methods: str | None) -> None:
+          out: Path | None, jax_python: Path | None, methods: str | None, quiet: bool) -> None:
     """Solve a job's system with learnsolve, scipy and pyamg side by side (a pinn job: its
     training step, eager and compiled torch, and JAX; a sketch-newton job: its problem or problem
-    set with sketch-newton, scipy and IPOPT, plus performance profiles); print the table."""
+    set with sketch-newton, scipy and IPOPT, plus performance profiles); print the table. A line
+    per method and run goes to stderr as the bench runs (none with --quiet)."""
     _threads_env(threads)
     from .bench import run_bench
     from .jobfile import load_job
+    from .progress import setup_logging
 
     if out is not None and out.exists():
         raise BadInput(f"{out}: exists; choose a new file name")
+    setup_logging(None, quiet)  # a line per method and run on stderr as the bench goes
     run_bench(load_job(job, overrides), threads, repeat, out, jax_python,
               [m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 

@@ -88,6 +88,38 @@ def test_log_lines_never_start_inside_the_live_status_line(cli_argv, tmp_path):
     assert re.search(r"\x1b\[1miteration ", screen[first_log:]), "the live line was not redrawn"
 
 
+# ------------------------------------------------------------------ 2. bench progress in batch mode
+
+
+def test_bench_logs_each_method_and_run_before_its_table(cli_argv, tmp_path):
+    """stderr not a terminal (a batch job): a line per method and timed run as it goes, all of
+    them before the table (stdout and stderr merged, as in a batch log)."""
+    done = subprocess.run([*cli_argv, "bench", str(bundled("poisson2d-cg")), "--repeat", "2",
+                           *sets("problem.n=16")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          env=_env(), cwd=tmp_path, timeout=180, text=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+    log = done.stdout
+    table = log.index("poisson2d-cg: 256 unknowns")
+    for method in ("learnsolve cg (stencil)", "scipy.sparse.linalg.cg (csr)", "pyamg krylov.cg"):
+        for k in (1, 2):
+            line = re.search(rf"^\S+ \S+ INFO {re.escape(method)}: run {k}/2: 48 iterations", log, re.M)
+            assert line and line.start() < table, f"{method} run {k} not logged before the table"
+    assert log.index("memory bandwidth: STREAM triad") < table
+
+
+def test_bench_quiet_prints_the_table_alone(run_cli):
+    args = ["bench", bundled("sor-poisson2d"), "--repeat", "1", *sets("problem.n=16")]
+    loud = run_cli(*args)
+    assert loud.exit_code == 0, loud.stderr
+    for label in ("cg", "sor (natural)", "sor (red-black)"):
+        line = rf"INFO {re.escape(label)}: run 2/2: [0-9.]+ ms per sweep$"
+        assert re.search(line, loud.stderr, re.M), label
+    quiet = run_cli(*args, "--quiet")
+    assert quiet.exit_code == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert "ratio to cg iteration" in quiet.stdout
+
+
 # ------------------------------------------------------------------ 3. list and example
 
 
