@@ -53,6 +53,10 @@ def yaml_value(value: Any) -> str:
 
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, float) and abs(value) >= 1e6:  # 5.0e+07, not 50000000.0
+        mantissa, exponent = f"{value:e}".split("e")
+        mantissa = mantissa.rstrip("0")
+        return f"{mantissa}0e{exponent}" if mantissa.endswith(".") else f"{mantissa}e{exponent}"
     text = yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False).strip()
     return text.removesuffix("...").strip()
 

@@ -166,6 +166,43 @@ def test_list_solver_with_union_and_float_defaults(run_cli, monkeypatch):
     assert "problem keys" not in text  # only the solver
 
 
+def _model_default(model, dotted: str):
+    """The default of a dotted key, walking into nested models (and a union's model)."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    head, _, rest = dotted.partition(".")
+    field = next(f for k, f in model.model_fields.items() if (f.alias or k) == head)
+    if not rest:
+        return field.get_default(call_default_factory=True)
+    sub = next(a for a in (field.annotation, *get_args(field.annotation))
+               if isinstance(a, type) and issubclass(a, BaseModel))
+    return _model_default(sub, rest)
+
+
+@pytest.mark.parametrize("name", ["poisson", "cg", "premixed-flame", "pinn", "sketch-newton"])
+def test_list_defaults_read_back_as_yaml_to_the_real_defaults(name, run_cli, monkeypatch):
+    import yaml
+
+    from learnsolve.cli.registry import PROBLEMS, SOLVERS
+
+    monkeypatch.setenv("COLUMNS", "100")
+    model = (PROBLEMS.get(name) or SOLVERS[name]).params
+    result = run_cli("list", name)
+    keys = result.stdout.split("then the values it takes):\n", 1)[1]
+    rows = re.findall(r"^  ([A-Za-z_][\w.]*): (.+?)(?:\s{2,}|$)", keys, re.M)
+    checked = 0
+    for key, shown in rows:
+        if shown == "(required)":
+            continue
+        value = _model_default(model, key)
+        value = value.model_dump(by_alias=True) if hasattr(value, "model_dump") else value
+        assert yaml.safe_load(shown) == value, (key, shown)
+        checked += 1
+    assert checked >= 8, rows
+
+
 def test_list_unknown_name_suggests_the_closest(run_cli):
     result = run_cli("list", "cgg")
     assert result.exit_code == 2
