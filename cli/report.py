@@ -210,12 +210,14 @@ def plot_loss(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Pa
     fig, axes = plt.subplots(1, 1 + bool(learned), figsize=(11 if learned else 6, 4), squeeze=False)
     ax = axes[0][0]
     step = cols["step"]
+    terms = [n for n in cols if n.startswith("loss_")]
     for name in cols:
         if name.startswith("loss"):
             positive = [(s, v) for s, v in zip(step, cols[name], strict=True) if v > 0]
             if positive:
                 ax.semilogy(*zip(*positive, strict=True), lw=1.5 if name == "loss" else 0.8,
-                            label=name.removeprefix("loss_") if name != "loss" else "loss (total)")
+                            label=name.removeprefix("loss_") if name != "loss"
+                            else "loss (total)" if terms else "loss")
     ax.set(xlabel="step", ylabel="loss", title=_title(record))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
