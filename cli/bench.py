@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .jobfile import Job
+from .progress import LOG
 from .registry import SOLVERS
 from .runner import load_problem
 
@@ -56,9 +57,19 @@ def cg_bytes_per_iteration(op: Any, preconditioner: str) -> float | None:
     return None if extra is None else op.bytes_per_matvec + 9 * vec + extra
 
 
-def _best(fn: Callable[[], Row], repeat: int) -> Row:
+def _best(fn: Callable[[], Row], repeat: int, label: str) -> Row:
+    """The fastest of ``repeat`` timed runs after one untimed one; a log line after each run
+    (stderr, so a batch log shows the bench moving)."""
+    LOG.info("%s: warm-up run (compilation, caches), then %d timed", label, repeat)
+    t = time.perf_counter()
     fn()  # warm-up: JIT compilation, page faults, pyamg's first-use costs
-    rows = [fn() for _ in range(repeat)]
+    LOG.info("%s: warm-up done in %.2f s", label, time.perf_counter() - t)
+    rows = []
+    for k in range(1, repeat + 1):
+        r = fn()
+        rows.append(r)
+        LOG.info("%s: run %d/%d: %d iterations, setup %.3f s, solve %.3f s", label, k, repeat,
+                 r["iterations"], r["setup_s"], r["solve_s"])
     return min(rows, key=lambda r: r["setup_s"] + r["solve_s"])
 
 
@@ -174,14 +185,14 @@ def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None,
     a = problem.A.to_csr()
     note = {"jacobi": "diags(1/d)", "ssor": "learnsolve's M", "ic0": "learnsolve's M",
             "amg": "pyamg's V-cycle"}.get(p.preconditioner)
-    rows = [
-        {"method": f"learnsolve cg ({job.problem.operator if hasattr(job.problem, 'operator') else 'csr'})",
-         **_best(lambda: _learnsolve(problem, p), repeat)},
-        {"method": "scipy.sparse.linalg.cg (csr)" + (f", {note}" if note else ""),
-         **_best(lambda: _scipy(a, problem.b, p), repeat)},
-        {"method": "pyamg " + ("solve(accel='cg')" if p.preconditioner == "amg" else "krylov.cg"),
-         **_best(lambda: _pyamg(a, problem.b, p), repeat)},
+    methods: list[tuple[str, Callable[[], Row]]] = [
+        (f"learnsolve cg ({job.problem.operator if hasattr(job.problem, 'operator') else 'csr'})",
+         lambda: _learnsolve(problem, p)),
+        ("scipy.sparse.linalg.cg (csr)" + (f", {note}" if note else ""), lambda: _scipy(a, problem.b, p)),
+        ("pyamg " + ("solve(accel='cg')" if p.preconditioner == "amg" else "krylov.cg"),
+         lambda: _pyamg(a, problem.b, p)),
     ]
+    rows = [{"method": name, **_best(fn, repeat, name)} for name, fn in methods]
     ref = rows[0]
     for r in rows:
         r["preconditioner"] = p.preconditioner
@@ -190,7 +201,9 @@ def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None,
         r["per_iteration_vs_learnsolve"] = r["s_per_iteration"] / ref["s_per_iteration"]
         r["total_vs_learnsolve"] = r["total_s"] / ref["total_s"]
 
+    LOG.info("memory bandwidth: STREAM triad on %d threads", nthreads)
     bw = triad_bandwidth(problem.n)
+    LOG.info("memory bandwidth: %.1f GB/s", bw / 1e9)
     traffic = cg_bytes_per_iteration(problem.A, p.preconditioner)
     floor = traffic / bw if traffic else None
     ref["bandwidth_floor_s"] = floor
@@ -239,13 +252,20 @@ def _sor_bench(job: Job, problem: Any, nthreads: int, repeat: int, out: Path | N
     sweeps = max(5, min(200, 50_000_000 // problem.n))
     b = problem.b
 
+    def best(label: str, run: Callable[[], Any]) -> float:
+        """Seconds per sweep: the fastest of repeat + 1 runs of ``sweeps`` sweeps, logged."""
+        times = []
+        for k in range(1, repeat + 2):
+            times.append(run().solve_s / sweeps)
+            LOG.info("%s: run %d/%d: %.3f ms per sweep", label, k, repeat + 1, 1e3 * times[-1])
+        return min(times)
+
     def per_sweep(ordering: str) -> float:
-        return min(sor(problem.A, b, omega=1.5, rtol=1e-300, maxiter=sweeps, ordering=ordering).solve_s
-                   for _ in range(repeat + 1)) / sweeps
+        return best(f"sor ({ordering})", lambda: sor(problem.A, b, omega=1.5, rtol=1e-300,
+                                                     maxiter=sweeps, ordering=ordering))
 
     def per_cg_iteration() -> float:
-        return min(cg(problem.A, b, rtol=1e-300, maxiter=sweeps, stagnation_window=0).solve_s
-                   for _ in range(repeat + 1)) / sweeps
+        return best("cg", lambda: cg(problem.A, b, rtol=1e-300, maxiter=sweeps, stagnation_window=0))
 
     cg_s = per_cg_iteration()
     rows = [{"method": "learnsolve cg iteration", "seconds": cg_s},

@@ -125,6 +125,7 @@ def dcdm_bench(job: Any, out: Path | None) -> list[dict[str, Any]]:
     from learnsolve.solvers.dcdm import dcdm
     from learnsolve.solvers.precond import make_preconditioner
 
+    from .progress import LOG
     from .rundir import write_csv
     from .runner import load_problem
 
@@ -141,6 +142,7 @@ def dcdm_bench(job: Any, out: Path | None) -> list[dict[str, Any]]:
                      "solve_s": res.solve_s, "total_s": setup_s + res.solve_s,
                      "ms_per_iteration": 1e3 * res.solve_s / max(res.iterations, 1),
                      "network_ms_per_call": calls_ms})
+        LOG.info("%s: %s, %d iterations, %.2f s", method, res.status, res.iterations, setup_s + res.solve_s)
 
     direction, meta, setup = direction_for(problem, p, job)
     # untimed: torch's and the CSR kernels' one-off start-up (else the first method pays for all)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .jobfile import Job
+from .progress import LOG
 
 Row = dict[str, Any]
 
@@ -31,7 +32,10 @@ def _torch_step_ms(job: Job, compile: bool, steps: int, repeat: int) -> tuple[fl
     p = job.solver
     torch.set_num_threads(1)
     best, first = float("inf"), 0.0
+    label = f"torch {p.dtype} {'torch.compile' if compile else 'eager'}"
     for k in range(repeat):
+        LOG.info("%s: run %d/%d, %d steps%s", label, k + 1, repeat, steps + 20,
+                 " (compiles first: ~15-30 s)" if compile and k == 0 else "")
         cfg = PinnConfig(width=p.width, depth=p.depth, points=p.points, steps=steps + 20, warmup_steps=0,
                          lbfgs_steps=0, dtype=p.dtype, compile=compile, seed=job.seed, log_every=steps + 20)
         t = time.perf_counter()
@@ -40,6 +44,7 @@ def _torch_step_ms(job: Job, compile: bool, steps: int, repeat: int) -> tuple[fl
         best = min(best, res.step_ms)
         if k == 0:
             first = total - res.step_ms * steps / 1e3
+        LOG.info("%s: run %d/%d: %.3f ms per step, %.1f s", label, k + 1, repeat, res.step_ms, total)
     return best, first
 
 
@@ -51,6 +56,7 @@ def _jax_step_ms(python: Path, job: Job, steps: int, repeat: int) -> float:
     if shutil.which("taskset") and hasattr(os, "sched_getaffinity"):
         cmd = ["taskset", "-c", str(min(os.sched_getaffinity(0))), *cmd]
     env = {**os.environ, "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+    LOG.info("jax float32 jit: %d x %d steps in %s", repeat, steps, python)
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     m = re.search(r"([0-9.]+) ms/step", done.stdout)
     if done.returncode != 0 or m is None:

@@ -137,21 +137,28 @@ def validate(job: Path, overrides: tuple[str, ...], show: bool) -> None:
 
 
 @cli.command(name="list")
-def list_() -> None:
-    """Registered problems and solvers with their parameters, and the bundled examples."""
-    from .listing import print_registry
+@click.argument("name", required=False)
+@reports_bad_input
+def list_(name: str | None) -> None:
+    """Problem and solver types and the bundled examples; with NAME (a type, job or train-dcdm),
+    every key of it with its default, allowed values and description."""
+    from .listing import describe
 
-    print_registry()
+    click.echo(describe(name))
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @reports_bad_input
-def example(name: str) -> None:
-    """Print a bundled job to stdout (learnsolve example NAME > job.yaml)."""
+def example(name: str | None) -> None:
+    """Print a bundled job to stdout (learnsolve example NAME > job.yaml); without NAME, list them."""
+    from .listing import examples_text
     from .paths import bundled_examples
 
     examples = bundled_examples()
+    if name is None:
+        click.echo(examples_text())
+        return
     if name not in examples:
         raise BadInput(f"no bundled example {name!r}; choose from {', '.join(examples)}")
     click.echo(examples[name].read_text(), nl=False)
@@ -160,10 +167,14 @@ def example(name: str) -> None:
 @cli.command()
 @click.argument("run_dirs", nargs=-1, required=True,
                 type=click.Path(file_okay=False, path_type=Path))
-@click.option("--no-plot", is_flag=True, help="Do not write convergence.png.")
+@click.option("--no-plot", is_flag=True, help="Do not write the plots.")
 @reports_bad_input
 def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
-    """Summary table of finished runs, and convergence.png in each run directory."""
+    """Tables of finished runs, with the figures of each kind (linear: iterations and residual;
+    sequence: total iterations and ratios to the best fixed and instance-optimal omega;
+    sketch-newton: objective and KKT residual; pinn: loss, s_L and parameter errors; training:
+    final loss), and a plot in each run directory: convergence.png (residual, or KKT residual
+    per Newton iteration), sequence.png, loss.png (PINN and train dcdm), profile.png (flames)."""
     from .report import report_runs
 
     report_runs(list(run_dirs), plot=not no_plot)
@@ -182,18 +193,22 @@ def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
 @click.option("--methods", help="sketch-newton jobs: comma-separated, from sketch-newton:kaczmarz|block|"
               "gaussian|exact, scipy:trust-constr, scipy:SLSQP, ipopt (default: the job's sketch, exact, "
               "scipy's two and ipopt when installed).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr (only the table).")
 @reports_bad_input
 def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: int,
-          out: Path | None, jax_python: Path | None, methods: str | None) -> None:
+          out: Path | None, jax_python: Path | None, methods: str | None, quiet: bool) -> None:
     """Solve a job's system with learnsolve, scipy and pyamg side by side (a pinn job: its
     training step, eager and compiled torch, and JAX; a sketch-newton job: its problem or problem
-    set with sketch-newton, scipy and IPOPT, plus performance profiles); print the table."""
+    set with sketch-newton, scipy and IPOPT, plus performance profiles); print the table. A line
+    per method and run goes to stderr as the bench runs (none with --quiet)."""
     _threads_env(threads)
     from .bench import run_bench
     from .jobfile import load_job
+    from .progress import setup_logging
 
     if out is not None and out.exists():
         raise BadInput(f"{out}: exists; choose a new file name")
+    setup_logging(None, quiet)  # a line per method and run on stderr as the bench goes
     run_bench(load_job(job, overrides), threads, repeat, out, jax_python,
               [m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 

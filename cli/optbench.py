@@ -9,6 +9,7 @@ the method ``solved`` the problem when the KKT residual ||(grad f + G'l, c)||_2 
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -24,6 +25,7 @@ from learnsolve.pde.nlp import NLP, Counted, least_squares_multipliers
 from learnsolve.pde.nlp import dense as _dense
 
 from .errors import BadInput
+from .progress import LOG
 from .report import _pyplot, _save
 from .rundir import write_csv
 
@@ -184,6 +186,8 @@ def run_methods(nlp: NLP, methods: Iterable[str], tol: float = 1e-6, maxiter: in
                        c_norm=math.nan, seconds=time.perf_counter() - t,
                        message=f"{type(exc).__name__}: {msg}")
         rows.append(row)
+        LOG.info("%s %s: %s, %s iterations, KKT %.1e, %.2f s", nlp.name, method, row["status"],
+                 row["iterations"], row["kkt_residual"], row["seconds"])
     return rows
 
 
@@ -308,11 +312,17 @@ def _warm_up(methods: Sequence[str]) -> None:
     tiny = NLP("warm-up", np.array([2.0, 0.5]), lambda x: float(x[0] + x[1]), lambda x: np.ones(2),
                lambda x: np.array([x @ x - 2.0]), lambda x: 2.0 * x[None, :],
                lambda x, lam: 2.0 * lam[0] * np.eye(2))
+    level = LOG.level
     for method in methods:
         if method in SKETCH_METHODS:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                run_methods(tiny, [method], maxiter=2)
+            LOG.info("%s: warm-up (compilation)", method)
+            LOG.setLevel(logging.WARNING)  # no per-method line for the untimed toy problem
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    run_methods(tiny, [method], maxiter=2)
+            finally:
+                LOG.setLevel(level)
 
 
 def bench_problems(problems: Sequence[tuple[str, NLP]], methods: Iterable[str] = DEFAULT_METHODS,
@@ -331,7 +341,8 @@ def bench_problems(problems: Sequence[tuple[str, NLP]], methods: Iterable[str] =
     f_best = dict(f_best or {})
     _warm_up(methods)
     rows: list[Row] = []
-    for name, nlp in problems:
+    for k, (name, nlp) in enumerate(problems, 1):
+        LOG.info("problem %d/%d: %s (n = %d, m = %d)", k, len(problems), name, nlp.n, nlp.m)
         prow = run_methods(nlp, methods, tol=tol, maxiter=maxiter, seed=seed, sketch_options=sketch_options)
         ref, source = _reference(nlp, prow, f_best.get(name))
         for r in prow:

@@ -8,6 +8,7 @@ residual line; in a batch job (stderr not a terminal) it gets plain periodic log
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,21 @@ from typing import Any
 
 LOG = logging.getLogger("learnsolve")
 FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+#: The one rich console of a terminal run: log lines and the live line both go through it, so
+#: rich clears the live line before a log line and redraws it below (two consoles writing to
+#: one stderr would put a log line in the middle of the live line).
+_CONSOLE: Any = None
+
+
+def console() -> Any:
+    """The stderr console shared by log lines and live displays (made on first use)."""
+    global _CONSOLE
+    if _CONSOLE is None:
+        from rich.console import Console
+
+        _CONSOLE = Console(stderr=True)
+    return _CONSOLE
 
 
 def setup_logging(log_file: Path | None, quiet: bool) -> bool:
@@ -32,10 +48,9 @@ def setup_logging(log_file: Path | None, quiet: bool) -> bool:
     if quiet:
         return tty
     if tty:
-        from rich.console import Console
         from rich.logging import RichHandler
 
-        LOG.addHandler(RichHandler(console=Console(stderr=True), show_path=False))
+        LOG.addHandler(RichHandler(console=console(), show_path=False))
     else:
         sh = logging.StreamHandler(sys.stderr)
         sh.setFormatter(logging.Formatter(FORMAT))
@@ -50,24 +65,36 @@ def log_to_file(message: str) -> None:
             h.handle(LOG.makeRecord(LOG.name, logging.ERROR, __file__, 0, message, None, None))
 
 
+def log_interval(default: float = 5.0) -> float:
+    """Seconds between periodic log lines: ``$LEARNSOLVE_LOG_EVERY`` when it is a number >= 0
+    (a batch job may want one a minute), else ``default``."""
+    try:
+        value = float(os.environ.get("LEARNSOLVE_LOG_EVERY", default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
 class Progress:
     """The solver callback: ``progress(k, value)``, described by ``describe(k, value)``.
 
-    Logs a line every ``log_every`` seconds (to log.txt, and to stderr in batch mode); on a
-    terminal it also drives a rich live line, refreshed at most 10 times a second.
+    Logs a line every ``log_every`` seconds (default ``$LEARNSOLVE_LOG_EVERY``, else 5; to
+    log.txt, and to stderr in batch mode); on a terminal it also drives a rich live line,
+    refreshed at most 10 times a second.
     """
 
-    def __init__(self, describe: Any, live: bool, log_every: float = 5.0):
+    def __init__(self, describe: Any, live: bool, log_every: float | None = None):
         self.describe = describe
-        self.log_every = log_every
+        self.log_every = log_interval() if log_every is None else log_every
         self.t0 = self.last_log = self.last_draw = time.monotonic()
         self._live: Any = None
         if live:
-            from rich.console import Console
             from rich.live import Live
 
-            self._live = Live("", console=Console(stderr=True), transient=True,
-                              auto_refresh=False)
+            # the log handler's console: its log lines clear the live line and redraw it below;
+            # stray writes to stderr (warnings) are routed through it as well
+            self._live = Live("", console=console(), transient=True, auto_refresh=False,
+                              redirect_stdout=False, redirect_stderr=True)
             self._live.start()
 
     def __call__(self, k: int, value: float) -> None:

@@ -73,7 +73,8 @@ def test_list_names_problems_solvers_and_examples(run_cli, monkeypatch):
     assert result.exit_code == 0, result.stderr
     for word in ("poisson", "matrix-market", "cg", *EXAMPLES):
         assert word in result.stdout, f"{word!r} missing from `learnsolve list`"
-    # parameters with their defaults are listed too
+    # parameters with their defaults are listed per type (learnsolve list TYPE)
+    result = run_cli("list", "cg")
     for word in ("rtol", "preconditioner", "stagnation_window"):
         assert word in result.stdout
 
