@@ -12,7 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, model_serializer, model_validator
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from . import dcdm, flames, optim, paths
 from .params import InputFile, Params
@@ -180,13 +189,15 @@ class TunerSpec(Params):
         own = TUNER_KEYS[self.tuner]
         return [k for k in ("bins", "degree", "gamma", "ridge") if k not in own]
 
-    @model_validator(mode="after")
-    def _keys_apply(self) -> TunerSpec:
-        given = [k for k in self._foreign() if k in self.model_fields_set]
-        if given:
-            owners = [t for t, keys in TUNER_KEYS.items() if given[0] in keys]
-            raise ValueError(f"{given[0]}: does not apply to tuner {self.tuner} (only to {owners[0]})")
-        return self
+    @field_validator("bins", "degree", "gamma", "ridge")
+    @classmethod
+    def _key_applies(cls, value: Any, info: ValidationInfo) -> Any:
+        # runs only on keys the job gives (defaults are not validated), so defaults still apply
+        tuner = info.data.get("tuner")
+        if tuner is not None and info.field_name not in TUNER_KEYS[tuner]:
+            owner = next(t for t, keys in TUNER_KEYS.items() if info.field_name in keys)
+            raise ValueError(f"does not apply to tuner {tuner} (only to {owner})")
+        return value
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: Any) -> dict[str, Any]:
@@ -198,7 +209,14 @@ class TunerSpec(Params):
         return {k: getattr(self, k) for k in TUNER_KEYS[self.tuner]}
 
 
-Omega = Annotated[float, Field(gt=0, lt=2)] | TunerSpec
+def _omega_kind(value: Any) -> str:
+    # the tags are named like pydantic's own union tags, which error messages leave out
+    return "TunerSpec" if isinstance(value, dict | TunerSpec) else "float"
+
+
+# a mapping is a tuner, anything else a number: errors then come from that branch alone
+Omega = Annotated[Annotated[Annotated[float, Field(gt=0, lt=2)], Tag("float")]
+                  | Annotated[TunerSpec, Tag("TunerSpec")], Discriminator(_omega_kind)]
 
 
 class SORParams(Params):
