@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,13 +77,24 @@ class PersistentTuner:
             self.tuner = _read(path) if path.exists() else fresh
         self.grid = self.tuner.grid
         self.start_t = self.tuner.t
+        self._written: tuple[int, ...] | None = None
+
+    def _signature(self) -> tuple[int, ...] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
     def _refresh(self) -> None:
-        if self.path.exists():
+        # re-read only what another run wrote: the tuner in memory is what this one last saved
+        sig = self._signature()
+        if sig is not None and sig != self._written:
             self.tuner = _read(self.path)
 
     def _save(self) -> None:
         write_atomic(self.path, json.dumps(self.tuner.state()), durable=False)
+        self._written = self._signature()
 
     def choose(self, context: float) -> tuple[int, float]:
         with locked(self.path):
