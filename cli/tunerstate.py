@@ -11,6 +11,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,13 +24,22 @@ from .rundir import write_atomic
 
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (on a ``.lock`` file beside it); SIGINT and SIGTERM wait
+    until it is released, so a signal never leaves a half-done update or a temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    signals = {signal.SIGINT, signal.SIGTERM}
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, signals) if main else None
+    try:
+        with open(path.with_name(path.name + ".lock"), "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    finally:
+        if before is not None:  # a signal that came meanwhile is delivered now
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _read(path: Path) -> Any:

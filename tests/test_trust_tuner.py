@@ -7,6 +7,7 @@ Sequences are shifted Laplacians on 10 x 10 grids; each test takes a few seconds
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -129,6 +130,36 @@ def test_two_processes_sharing_a_fresh_file_learn_as_well_as_one(seqs, tmp_path)
         shared.append(float(np.mean(halves[0][-50:] + halves[1][-50:])))
         assert json.loads(Path(path).read_text())["t"] == 400
     assert np.mean(shared) < 1.3 * np.mean(alone), (shared, alone)
+
+
+def test_a_signal_waits_for_the_state_update(tmp_path, monkeypatch):
+    # SIGTERM sent while the state is being written: the write completes (no temporary file, a
+    # valid state counting the update), then the signal's KeyboardInterrupt arrives.
+    from learnsolve.cli import rundir, tunerstate
+
+    seq = shifted_laplacian_sequence(s=10, instances=3, seed=0)
+    tuner = PersistentTuner(tmp_path / "state.json", _tuner("tsallis-inf", seq, 0))
+    arm, p = tuner.choose(seq.instances[0].context)
+    real = rundir.write_atomic
+
+    def write_then_signal(path: Path, data: str, durable: bool = True) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(data[: len(data) // 2])
+        os.kill(os.getpid(), signal.SIGTERM)  # would interrupt here, half-written
+        real(path, data, durable)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tunerstate, "write_atomic", write_then_signal)
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tuner.update(arm, seq.instances[0].context, 50, p)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["state.json", "state.json.lock"]
+    assert json.loads((tmp_path / "state.json").read_text())["t"] == 1
 
 
 # ------------------------------------------------------------------ 2. state validation
