@@ -83,7 +83,8 @@ class PersistentTuner:
 
     def __init__(self, path: Path, fresh: Any):
         self.path = path
-        check_state(path, fresh.kind, fresh.grid)
+        settings = {k: getattr(fresh, k) for k in ("bins", "degree", "gamma", "ridge") if hasattr(fresh, k)}
+        check_state(path, fresh.kind, fresh.grid, settings)
         with locked(path):
             self.tuner = _read(path) if path.exists() else fresh
         self.grid = self.tuner.grid
