@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import signal
 import threading
 from collections.abc import Iterator, Mapping
@@ -43,12 +42,18 @@ def locked(path: Path) -> Iterator[None]:
 
 
 def _read(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: cannot read the tuner state: {exc}") from None
+    return _parse(path, text)
+
+
+def _parse(path: Path, text: str) -> Any:
     from learnsolve.solvers.bandits import from_state
 
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read the tuner state: {exc}") from None
+        data = json.loads(text)
     except ValueError as exc:
         raise BadInput(f"{path}: not a learnsolve tuner state (not JSON: {exc})") from None
     try:
@@ -89,24 +94,23 @@ class PersistentTuner:
             self.tuner = _read(path) if path.exists() else fresh
         self.grid = self.tuner.grid
         self.start_t = self.tuner.t
-        self._written: tuple[int, ...] | None = None
-
-    def _signature(self) -> tuple[int, ...] | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+        self._written: str | None = None
 
     def _refresh(self) -> None:
-        # re-read only what another run wrote: the tuner in memory is what this one last saved
-        sig = self._signature()
-        if sig is not None and sig != self._written:
-            self.tuner = _read(self.path)
+        # parse only what another run wrote: the tuner in memory is what this one last saved
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"{self.path}: cannot read the tuner state: {exc}") from None
+        if text != self._written:
+            self.tuner = _parse(self.path, text)
 
     def _save(self) -> None:
-        write_atomic(self.path, json.dumps(self.tuner.state()), durable=False)
-        self._written = self._signature()
+        text = json.dumps(self.tuner.state())
+        write_atomic(self.path, text, durable=False)
+        self._written = text
 
     def choose(self, context: float) -> tuple[int, float]:
         with locked(self.path):
