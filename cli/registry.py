@@ -179,7 +179,7 @@ class TunerSpec(Params):
         description="bandit over the omega grid; -cb and chebcb use each system's context")
     grid: GridSpec = Field(default_factory=GridSpec)
     state: Annotated[str, AfterValidator(_state_path)] | None = Field(
-        None, description="file shared by runs: loaded at start, saved after every system")
+        None, description="file shared by runs: re-read and saved at every choice and update")
     bins: int = Field(10, ge=1, le=10_000, description="tsallis-inf-cb: context bins")
     degree: int = Field(6, ge=0, le=40, description="chebcb: Chebyshev degree")
     gamma: float = Field(32.0, gt=0, description="chebcb: exploration scale, gamma sqrt(K t)")

@@ -81,8 +81,9 @@ class Tuner:
         if total < 0:
             raise ValueError(f"norm[0]: a total of costs must be >= 0, got {total}")
         self.norm = _Normaliser(total, count)
+        rng = s["rng"]
         try:
-            self.rng.bit_generator.state = s["rng"]
+            self.rng.bit_generator.state = rng
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"rng: not a {type(self.rng.bit_generator).__name__} generator state "
                              f"({exc})") from None
