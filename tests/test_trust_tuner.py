@@ -60,6 +60,12 @@ def test_a_state_file_changes_no_choice(kind, seqs, tmp_path):
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["t"] == 400
     assert state == json.loads(json.dumps(bandits.from_state(state).state()))
+    # two successive runs of 200 on one fresh file (the second one reads the first's state;
+    # its own seed is not used) make the choices of the single run too
+    two = tmp_path / "two.json"
+    first = run_sequence(seq.instances[:200], SOLVE, PersistentTuner(two, _tuner(kind, seq, 0)))
+    second = run_sequence(seq.instances[200:], SOLVE, PersistentTuner(two, _tuner(kind, seq, 9)))
+    assert first.omega + second.omega == plain.omega
 
 
 def test_the_saved_generator_advances_with_every_choice(tmp_path):
