@@ -68,15 +68,37 @@ def from_solve(result: Any, problem: Any) -> Outcome:
     )
 
 
+def sequence_history(run: Any) -> dict[str, Any]:
+    """history.csv's columns for the instances of a pass done so far."""
+    return {"t": np.arange(1, len(run.iterations) + 1), "context": run.context, "omega": run.omega,
+            "iterations": run.iterations, "seconds": run.seconds}
+
+
+def _padded(values: Any, n: int) -> np.ndarray:
+    """The first ``n`` values; NaN (the column turning to floats) where a comparator stopped short."""
+    v = np.asarray(values)[:n]
+    if v.size == n:
+        return v
+    out = np.full(n, np.nan)
+    out[:v.size] = v
+    return out
+
+
 def from_sequence(run: Any, seq: Any, base: dict[str, dict[str, Any]], setup_s: float,
                   solve_s: float, baselines_s: float, info: dict[str, Any]) -> Outcome:
     """A pass over a sequence (a :class:`~learnsolve.solvers.relax.SequenceRun`) and the
-    comparators it was asked to face."""
+    comparators it was asked to face. Comparators a signal stopped (``complete`` false) are kept
+    with the instances they covered, and make the run ``interrupted``."""
     total = run.total_iterations
     done = len(run.iterations)
+    cut = [name for name, b in base.items() if not b.get("complete", True)]
     if run.interrupted:
         status, reason = "interrupted", "signal"
         message = f"interrupted after {done} of {len(seq)} instances"
+    elif cut:
+        status, reason = "interrupted", "signal"
+        partial = ", ".join(f"{name} {base[name]['instances']}/{len(seq)}" for name in cut)
+        message = f"{done} instances, {total} iterations; interrupted in the comparators ({partial})"
     elif run.converged:
         status, reason = "converged", "rtol"
         message = f"{done} instances, {total} iterations"
@@ -86,18 +108,18 @@ def from_sequence(run: Any, seq: Any, base: dict[str, dict[str, Any]], setup_s: 
         reason = "instances"
         message = f"{len(bad)} of {done} instances did not converge ({status})"
     refs = {ref: base[ref]["total_iterations"] for ref in ("best-fixed", "instance-optimal")
-            if ref in base and base[ref]["total_iterations"] > 0}
+            if ref in base and base[ref]["total_iterations"] > 0 and ref not in cut}
 
     def ratios(value: int) -> dict[str, float]:
         return {f"ratio_to_{ref.replace('-', '_')}": value / t for ref, t in refs.items()}
 
     summary = {}
-    history: dict[str, Any] = {"t": np.arange(1, done + 1), "context": run.context, "omega": run.omega,
-                               "iterations": run.iterations, "seconds": run.seconds}
+    history = sequence_history(run)
     for name, b in base.items():
-        entry = {k: v for k, v in b.items() if k in ("total_iterations", "omega", "grid", "grid_totals")}
-        summary[name] = {**entry, **ratios(b["total_iterations"])}
-        history[f"iterations_{name.replace('-', '_')}"] = np.asarray(b["iterations"])[:done]
+        keys = ("total_iterations", "omega", "grid", "grid_totals", "instances", "complete")
+        entry = {k: v for k, v in b.items() if k in keys}
+        summary[name] = {**entry, **(ratios(b["total_iterations"]) if name not in cut else {})}
+        history[f"iterations_{name.replace('-', '_')}"] = _padded(b["iterations"], done)
     return Outcome(
         status=status,
         reason=reason,

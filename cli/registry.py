@@ -7,11 +7,21 @@ Paths in parameters are resolved against the job file's folder (validation conte
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from . import dcdm, flames, optim, paths
 from .params import InputFile, Params
@@ -166,19 +176,53 @@ class GridSpec(Params):
         return np.linspace(self.lo, self.hi, self.count)
 
 
+TUNER_KEYS = {"tsallis-inf": (), "tsallis-inf-cb": ("bins",), "chebcb": ("degree", "gamma", "ridge")}
+"""The keys each tuner reads; the others are errors when given, and left out of job.yaml."""
+
+
 class TunerSpec(Params):
     tuner: Literal["tsallis-inf", "tsallis-inf-cb", "chebcb"] = Field(
         description="bandit over the omega grid; -cb and chebcb use each system's context")
     grid: GridSpec = Field(default_factory=GridSpec)
     state: Annotated[str, AfterValidator(_state_path)] | None = Field(
-        None, description="file shared by runs: loaded at start, saved after every system")
+        None, description="file shared by runs: re-read and saved at every choice and update")
     bins: int = Field(10, ge=1, le=10_000, description="tsallis-inf-cb: context bins")
     degree: int = Field(6, ge=0, le=40, description="chebcb: Chebyshev degree")
     gamma: float = Field(32.0, gt=0, description="chebcb: exploration scale, gamma sqrt(K t)")
     ridge: float = Field(1.0, gt=0, description="chebcb: ridge penalty")
 
+    def _foreign(self) -> list[str]:
+        own = TUNER_KEYS[self.tuner]
+        return [k for k in ("bins", "degree", "gamma", "ridge") if k not in own]
 
-Omega = Annotated[float, Field(gt=0, lt=2)] | TunerSpec
+    @field_validator("bins", "degree", "gamma", "ridge")
+    @classmethod
+    def _key_applies(cls, value: Any, info: ValidationInfo) -> Any:
+        # runs only on keys the job gives (defaults are not validated), so defaults still apply
+        tuner = info.data.get("tuner")
+        if tuner is not None and info.field_name not in TUNER_KEYS[tuner]:
+            owner = next(t for t, keys in TUNER_KEYS.items() if info.field_name in keys)
+            raise ValueError(f"does not apply to tuner {tuner} (only to {owner})")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        return {k: v for k, v in data.items() if k not in self._foreign()}
+
+    def settings(self) -> dict[str, Any]:
+        """The tuner's own settings, as a state file records them."""
+        return {k: getattr(self, k) for k in TUNER_KEYS[self.tuner]}
+
+
+def _omega_kind(value: Any) -> str:
+    # the tags are named like pydantic's own union tags, which error messages leave out
+    return "TunerSpec" if isinstance(value, dict | TunerSpec) else "float"
+
+
+# a mapping is a tuner, anything else a number: errors then come from that branch alone
+Omega = Annotated[Annotated[Annotated[float, Field(gt=0, lt=2)], Tag("float")]
+                  | Annotated[TunerSpec, Tag("TunerSpec")], Discriminator(_omega_kind)]
 
 
 class SORParams(Params):
@@ -270,7 +314,7 @@ def _run_cg(problem: Any, p: CGParams, callback: Callable[..., None] | None = No
 
     if is_sequence(problem):
         method = "ssor-pcg" if p.preconditioner == "ssor" else "cg"
-        return _run_relaxation(problem, method, p, callback, job)
+        return _run_relaxation(problem, method, p, callback, job, run_dir)
     M = cg_preconditioner(problem, p)
     result = cg(problem.A, problem.b, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, M=M,
                 callback=callback, dtol=p.dtol, stagnation_window=p.stagnation_window)
@@ -284,7 +328,7 @@ def _run_sor(problem: Any, p: SORParams, callback: Callable[..., None] | None = 
     from .outcome import from_solve
 
     if is_sequence(problem):
-        return _run_relaxation(problem, "sor", p, callback, job)
+        return _run_relaxation(problem, "sor", p, callback, job, run_dir)
     result = sor(problem.A, problem.b, omega=p.omega, rtol=p.rtol, maxiter=p.maxiter,
                  ordering=p.ordering, dtol=p.dtol, callback=callback)
     return from_solve(result, problem)
@@ -311,11 +355,56 @@ def _tuner(spec: TunerSpec, seq: Any, seed: int) -> Any:
     return PersistentTuner(Path(spec.state), tuner)
 
 
-def _run_relaxation(seq: Any, method: str, p: Any, callback: Callable[..., None] | None,
-                    job: Any) -> Any:
-    """A sequence of systems: omega fixed or tuned, then the comparators the job asks for."""
-    import time
+class _Checkpoint:
+    """Rewrites ``history.csv`` (atomically) with the instances done, every ``every`` seconds
+    (or 20 times as long as the last rewrite took, so long histories cost under 5%) and once
+    when the pass ends, so a run killed outright (SIGKILL, a node failure) leaves the history of
+    what it solved. The run's final history.csv replaces it."""
 
+    def __init__(self, run_dir: Any, every: float = 2.0):
+        from pathlib import Path
+
+        self.path = Path(run_dir) / "history.csv"
+        self.every = every
+        self.wait = every
+        self.last = time.monotonic()
+
+    def __call__(self, run: Any, final: bool = False) -> None:
+        from .outcome import sequence_history
+        from .rundir import write_csv
+
+        if final or time.monotonic() - self.last >= self.wait:
+            t = time.monotonic()
+            write_csv(self.path, sequence_history(run))
+            self.last = time.monotonic()
+            self.wait = max(self.every, 20.0 * (self.last - t))
+
+
+class _ComparatorLog:
+    """Log lines for the comparators, which run after the tuned pass and can take minutes: one
+    when each phase starts and ends, and one every ``every`` seconds in between."""
+
+    def __init__(self, every: float = 5.0):
+        self.every = every
+        self.last = self.t0 = time.monotonic()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from .progress import LOG
+
+        now = time.monotonic()
+        if done == 0:
+            self.t0 = self.last = now
+            LOG.info("comparator %s: started (%d instances)", phase, total)
+        elif done == total:
+            LOG.info("comparator %s: done (%.1f s)", phase, now - self.t0)
+        elif now - self.last >= self.every:
+            self.last = now
+            LOG.info("comparator %s: instance %d/%d  (%.1f s)", phase, done, total, now - self.t0)
+
+
+def _run_relaxation(seq: Any, method: str, p: Any, callback: Callable[..., None] | None,
+                    job: Any, run_dir: Any = None) -> Any:
+    """A sequence of systems: omega fixed or tuned, then the comparators the job asks for."""
     from learnsolve.solvers.relax import baselines, make_solve, run_sequence
 
     from .outcome import from_sequence
@@ -329,17 +418,19 @@ def _run_relaxation(seq: Any, method: str, p: Any, callback: Callable[..., None]
     if hasattr(policy, "start_t"):
         info["tuner_rounds_before"] = policy.start_t
     step = None if callback is None else (lambda t, w, it: callback(t, it))
+    checkpoint = None if run_dir is None else _Checkpoint(run_dir)
     t = time.perf_counter()
-    run = run_sequence(seq.instances, make_solve(method, p.rtol, p.maxiter, ordering), policy, step)
+    run = run_sequence(seq.instances, make_solve(method, p.rtol, p.maxiter, ordering), policy, step,
+                       checkpoint=checkpoint)
     solve_s = time.perf_counter() - t
+    if checkpoint is not None:
+        checkpoint(run, final=True)
     names = list(job.baselines) if job is not None else []
     base: dict[str, Any] = {}
     t = time.perf_counter()
     if names and not run.interrupted:
-        try:
-            base = baselines(seq.instances, method, grid, names, p.rtol, p.maxiter, ordering)
-        except KeyboardInterrupt:
-            run.interrupted = True
+        base = baselines(seq.instances, method, grid, names, p.rtol, p.maxiter, ordering,
+                         report=_ComparatorLog())
     return from_sequence(run, seq, base, setup_s, solve_s, time.perf_counter() - t, info)
 
 

@@ -82,7 +82,7 @@ def load_problem(job: Job) -> Any:
         if getattr(omega, "state", None):  # a shared tuner state must fit the job
             from .tunerstate import check_state
 
-            check_state(Path(omega.state), omega.tuner, omega.grid.values())
+            check_state(Path(omega.state), omega.tuner, omega.grid.values(), omega.settings())
     except InputError as exc:
         raise BadInput(f"{job.source}: {_key('problem', exc.param)}: {exc}") from None
     except MemoryError as exc:

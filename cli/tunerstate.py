@@ -1,13 +1,18 @@
-"""A tuner whose state lives in a file shared by runs: loaded at start, and at every update
-re-read, updated and written back atomically under an exclusive lock, so concurrent or
-successive runs (one per HPC job) learn from one another and a killed run loses at most the
-instance in flight."""
+"""A tuner whose state lives in a file shared by runs (one per HPC job, successive or concurrent).
+
+Every choice and every update is one locked read-modify-write of the file: re-read the state
+(other runs may have learnt since), draw or learn, write it back atomically. The choice is part
+of it because it advances the random generator, which lives in the state: were it drawn from a
+stale copy and not saved, every round in every process would draw the same number and the bandit
+would stop exploring. A killed run loses at most the instance in flight."""
 
 from __future__ import annotations
 
 import fcntl
 import json
-from collections.abc import Iterator
+import signal
+import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,28 +23,52 @@ from .rundir import write_atomic
 
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (on a ``.lock`` file beside it); SIGINT and SIGTERM wait
+    until it is released, so a signal never leaves a half-done update or a temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    signals = {signal.SIGINT, signal.SIGTERM}
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, signals) if main else None
+    try:
+        with open(path.with_name(path.name + ".lock"), "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    finally:
+        if before is not None:  # a signal that came meanwhile is delivered now
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _read(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: cannot read the tuner state: {exc}") from None
+    return _parse(path, text)
+
+
+def _parse(path: Path, text: str) -> Any:
     from learnsolve.solvers.bandits import from_state
 
     try:
-        return from_state(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"{path}: not a learnsolve tuner state: {exc}") from None
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f"{path}: not a learnsolve tuner state (not JSON: {exc})") from None
+    try:
+        return from_state(data)
+    except ValueError as exc:
+        raise BadInput(f"{path}: not a valid learnsolve tuner state: {exc}") from None
 
 
-def check_state(path: Path, kind: str, grid: Any) -> None:
-    """BadInput unless ``path`` is missing (a fresh start) or holds a ``kind`` tuner on ``grid``."""
+def check_state(path: Path, kind: str, grid: Any, settings: Mapping[str, Any] | None = None) -> None:
+    """BadInput unless ``path`` is missing (a fresh start) or holds a valid ``kind`` tuner on
+    ``grid`` whose ``settings`` (``bins``, ``degree``, ... as the job gives them) match."""
     if not path.exists():
         return
+    if not path.is_file():
+        raise BadInput(f"{path}: the tuner state is not a file")
     with locked(path):
         tuner = _read(path)
     if tuner.kind != kind:
@@ -47,23 +76,51 @@ def check_state(path: Path, kind: str, grid: Any) -> None:
                        f"{kind}; use a new state file")
     if list(tuner.grid) != list(grid):
         raise BadInput(f"{path}: tuner state was made on another omega grid; use a new state file")
+    for key, value in (settings or {}).items():
+        if getattr(tuner, key) != value:
+            raise BadInput(f"{path}: tuner state was made with {key} = {getattr(tuner, key)}, the job "
+                           f"asks for {value}; use a new state file")
 
 
 class PersistentTuner:
+    """``fresh`` (a :mod:`learnsolve.solvers.bandits` tuner) until ``path`` exists, then whatever
+    the file holds at each call."""
+
     def __init__(self, path: Path, fresh: Any):
         self.path = path
-        check_state(path, fresh.kind, fresh.grid)
+        settings = {k: getattr(fresh, k) for k in ("bins", "degree", "gamma", "ridge") if hasattr(fresh, k)}
+        check_state(path, fresh.kind, fresh.grid, settings)
         with locked(path):
             self.tuner = _read(path) if path.exists() else fresh
         self.grid = self.tuner.grid
         self.start_t = self.tuner.t
+        self._written: str | None = None
+
+    def _refresh(self) -> None:
+        # parse only what another run wrote: the tuner in memory is what this one last saved
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"{self.path}: cannot read the tuner state: {exc}") from None
+        if text != self._written:
+            self.tuner = _parse(self.path, text)
+
+    def _save(self) -> None:
+        text = json.dumps(self.tuner.state())
+        write_atomic(self.path, text, durable=False)
+        self._written = text
 
     def choose(self, context: float) -> tuple[int, float]:
-        return self.tuner.choose(context)
+        with locked(self.path):
+            self._refresh()
+            choice = self.tuner.choose(context)
+            self._save()  # the generator has advanced: the next draw, anywhere, is a new one
+        return choice
 
     def update(self, arm: int, context: float, iterations: int, probability: float) -> None:
         with locked(self.path):
-            if self.path.exists():
-                self.tuner = _read(self.path)
+            self._refresh()
             self.tuner.update(arm, context, iterations, probability)
-            write_atomic(self.path, json.dumps(self.tuner.state()), durable=False)
+            self._save()

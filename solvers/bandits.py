@@ -73,9 +73,20 @@ class Tuner:
         }
 
     def _load(self, s: dict[str, Any]) -> None:
-        self.t = int(s["t"])
-        self.norm = _Normaliser(*s["norm"])
-        self.rng.bit_generator.state = s["rng"]
+        self.t = _count(s, "t")
+        norm = s["norm"]
+        if not (isinstance(norm, list) and len(norm) == 2):
+            raise ValueError("norm: expected [total, count]")
+        total, count = _number(norm[0], "norm[0]"), _whole(norm[1], "norm[1]")
+        if total < 0:
+            raise ValueError(f"norm[0]: a total of costs must be >= 0, got {total}")
+        self.norm = _Normaliser(total, count)
+        rng = s["rng"]
+        try:
+            self.rng.bit_generator.state = rng
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"rng: not a {type(self.rng.bit_generator).__name__} generator state "
+                             f"({exc})") from None
 
     def _state(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -112,7 +123,7 @@ class TsallisInf(Tuner):
 
     def _load(self, s: dict[str, Any]) -> None:
         super()._load(s)
-        self.losses = np.asarray(s["losses"], dtype=np.float64)
+        self.losses = _array(s, "losses", (self.k,), nonnegative=True)
 
 
 def _bin(context: float, lo: float, hi: float, bins: int) -> int:
@@ -149,8 +160,11 @@ class TsallisInfCB(Tuner):
 
     def _load(self, s: dict[str, Any]) -> None:
         super()._load(s)
-        self.losses = np.asarray(s["losses"], dtype=np.float64)
-        self.rounds = np.asarray(s["rounds"], dtype=np.int64)
+        self.losses = _array(s, "losses", (self.bins, self.k), nonnegative=True)
+        rounds = _array(s, "rounds", (self.bins,), nonnegative=True)
+        if np.any(rounds != np.round(rounds)):
+            raise ValueError("rounds: expected whole numbers")
+        self.rounds = rounds.astype(np.int64)
 
 
 def chebyshev_features(z: float, degree: int) -> np.ndarray:
@@ -196,26 +210,111 @@ class ChebCB(Tuner):
         kernel.ridge_update(self.gram_inv, self.moment, self.coef, arm, self._features(context), y)
 
     def _state(self) -> dict[str, Any]:
+        # coef is saved too (though it follows from the others) so that a tuner read back from
+        # its state predicts bit for bit what the one in memory would: same draws, same arms
         return {"range": [self.lo, self.hi], "degree": self.degree, "ridge": self.ridge,
-                "gamma": self.gamma, "gram_inv": self.gram_inv.tolist(), "moment": self.moment.tolist()}
+                "gamma": self.gamma, "gram_inv": self.gram_inv.tolist(), "moment": self.moment.tolist(),
+                "coef": self.coef.tolist()}
 
     def _load(self, s: dict[str, Any]) -> None:
         super()._load(s)
-        self.gram_inv = np.asarray(s["gram_inv"], dtype=np.float64)
-        self.moment = np.asarray(s["moment"], dtype=np.float64)
-        self.coef = np.einsum("kij,kj->ki", self.gram_inv, self.moment)
+        d = self.degree + 1
+        self.gram_inv = _array(s, "gram_inv", (self.k, d, d))
+        self.moment = _array(s, "moment", (self.k, d))
+        if "coef" in s:
+            self.coef = _array(s, "coef", (self.k, d))
+        else:
+            self.coef = np.einsum("kij,kj->ki", self.gram_inv, self.moment)
+
+
+KINDS = ("tsallis-inf", "tsallis-inf-cb", "chebcb")
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _count(s: dict[str, Any], key: str, lo: int = 0, hi: int | None = None) -> int:
+    return _whole(s[key], key, lo, hi)
+
+
+def _whole(value: Any, key: str, lo: int = 0, hi: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        bound = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{key}: expected a whole number {bound}, got {value!r}")
+    return value
+
+
+def _array(s: dict[str, Any], key: str, shape: tuple[int, ...], nonnegative: bool = False) -> np.ndarray:
+    """``s[key]`` as a float array of exactly ``shape``, every entry finite (and >= 0)."""
+    try:
+        a = np.array(s[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}: expected numbers of shape {shape}") from None
+    if a.shape != shape:
+        raise ValueError(f"{key}: expected shape {shape} (from the grid and the tuner's settings), "
+                         f"got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{key}: holds NaN or infinite values")
+    if nonnegative and np.any(a < 0):
+        raise ValueError(f"{key}: holds negative values")
+    return a
+
+
+def _grid(s: dict[str, Any]) -> np.ndarray:
+    grid = s["grid"]
+    if not isinstance(grid, list) or len(grid) < 2:
+        raise ValueError("grid: expected a list of at least two omegas")
+    g = np.array([_number(w, "grid") for w in grid])
+    if np.any(g <= 0) or np.any(g >= 2) or np.any(np.diff(g) <= 0):
+        raise ValueError("grid: expected increasing omegas in (0, 2)")
+    return g
+
+
+def _range(s: dict[str, Any]) -> tuple[float, float]:
+    r = s["range"]
+    if not (isinstance(r, list) and len(r) == 2):
+        raise ValueError("range: expected [lo, hi]")
+    lo, hi = _number(r[0], "range[0]"), _number(r[1], "range[1]")
+    if lo > hi:
+        raise ValueError(f"range: lo = {lo} is above hi = {hi}")
+    return lo, hi
+
+
+def _positive(s: dict[str, Any], key: str) -> float:
+    value = _number(s[key], key)
+    if value <= 0:
+        raise ValueError(f"{key}: must be > 0, got {value}")
+    return value
 
 
 def from_state(s: dict[str, Any]) -> Tuner:
-    """Rebuild a tuner from :meth:`Tuner.state`."""
-    grid = np.asarray(s["grid"])
-    if s["kind"] == "tsallis-inf":
-        tuner: Tuner = TsallisInf(grid)
-    elif s["kind"] == "tsallis-inf-cb":
-        tuner = TsallisInfCB(grid, *s["range"], bins=s["bins"])
-    elif s["kind"] == "chebcb":
-        tuner = ChebCB(grid, *s["range"], degree=s["degree"], ridge=s["ridge"], gamma=s["gamma"])
-    else:
-        raise ValueError(f"unknown tuner kind {s['kind']!r}")
-    tuner._load(s)
+    """Rebuild a tuner from :meth:`Tuner.state`.
+
+    Raises
+    ------
+    ValueError
+        When ``s`` is not a complete, consistent state: the message names the bad key (a missing
+        key, a wrong type, NaN or negative losses, arrays whose shape does not fit the grid, a
+        negative round count, a generator state numpy does not accept, ...).
+    """
+    if not isinstance(s, dict):
+        raise ValueError(f"expected a mapping, got {type(s).__name__}")
+    try:
+        kind = s["kind"]
+        if kind not in KINDS:
+            raise ValueError(f"kind: unknown tuner kind {kind!r} (one of {', '.join(KINDS)})")
+        grid = _grid(s)
+        if kind == "tsallis-inf":
+            tuner: Tuner = TsallisInf(grid)
+        elif kind == "tsallis-inf-cb":
+            tuner = TsallisInfCB(grid, *_range(s), bins=_count(s, "bins", 1))
+        else:
+            tuner = ChebCB(grid, *_range(s), degree=_count(s, "degree", 0, 40), ridge=_positive(s, "ridge"),
+                           gamma=_positive(s, "gamma"))
+        tuner._load(s)
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]}: required key is missing") from None
     return tuner

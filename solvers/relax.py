@@ -83,9 +83,11 @@ def run_sequence(
     solve: Solve,
     omega: float | TunerLike,
     callback: Callable[[int, float, int], None] | None = None,
+    checkpoint: Callable[[SequenceRun], None] | None = None,
 ) -> SequenceRun:
     """Solve every instance in order; ``omega`` is a number or a tuner that picks it from the
-    context and learns from each iteration count. ``callback(t, omega, iterations)`` after each.
+    context and learns from each iteration count. ``callback(t, omega, iterations)`` after each,
+    and ``checkpoint(run)`` with the record so far (e.g. to save it: this module writes no files).
     A KeyboardInterrupt stops the pass, keeping the instances done."""
     run = SequenceRun()
     try:
@@ -111,9 +113,42 @@ def run_sequence(
             run.status.append(res.status)
             if callback is not None:
                 callback(t + 1, w, res.iterations)
+            if checkpoint is not None:
+                checkpoint(run)
     except KeyboardInterrupt:
         run.interrupted = True
     return run
+
+
+def _interruptible(solve: Solve) -> Solve:
+    """``solve`` that raises KeyboardInterrupt when the solver reports ``interrupted`` (the
+    solvers catch the signal's KeyboardInterrupt and return what they have: a comparator must not
+    take that as an iteration count and carry on)."""
+
+    def checked(inst: InstanceLike, omega: float) -> SolveResult:
+        res = solve(inst, omega)
+        if res.status == "interrupted":
+            raise KeyboardInterrupt
+        return res
+
+    return checked
+
+
+Report = Callable[[str, int, int], None]
+"""``report(phase, done, total)``: a comparator phase has done ``done`` of ``total`` instances
+(``done = 0``: it starts)."""
+
+
+def _each(phase: str, instances: Sequence[InstanceLike], f: Callable[[int, InstanceLike], Any],
+          sink: list[Any], report: Report | None) -> None:
+    """Append ``f(t, instance)`` to ``sink`` for every instance, reporting progress; a
+    KeyboardInterrupt leaves ``sink`` with the instances done."""
+    if report is not None:
+        report(phase, 0, len(instances))
+    for t, inst in enumerate(instances):
+        sink.append(f(t, inst))
+        if report is not None:
+            report(phase, t + 1, len(instances))
 
 
 def grid_iterations(instances: Sequence[InstanceLike], solve: Solve, grid: np.ndarray) -> np.ndarray:
@@ -142,6 +177,25 @@ def _golden_min(f: Callable[[float], int], lo: float, hi: float, evals: int) -> 
     return best[1], best[0]
 
 
+def _uses_young(instances: Sequence[InstanceLike], method: str) -> bool:
+    return method == "sor" and all(i.jacobi_radius is not None for i in instances)
+
+
+def _optimal_one(inst: InstanceLike, solve: Solve, grid: np.ndarray, young: bool,
+                 column: np.ndarray | None, evals: int) -> tuple[float, int]:
+    """(omega, iterations) of the instance-optimal policy on one instance; ``column`` holds the
+    iterations of every grid omega on it (not needed with Young's formula)."""
+    if young:
+        w = young_omega(inst.jacobi_radius)
+        return w, solve(inst, w).iterations
+    if column is None:
+        column = np.array([solve(inst, w).iterations for w in grid])
+    k = int(np.argmin(column))
+    lo, hi = grid[max(k - 1, 0)], min(grid[min(k + 1, grid.size - 1)], 1.999)
+    w, it = _golden_min(lambda w: solve(inst, w).iterations, lo, hi, evals)
+    return (w, it) if it < column[k] else (float(grid[k]), int(column[k]))
+
+
 def instance_optimal(instances: Sequence[InstanceLike], solve: Solve, grid: np.ndarray, method: str,
                      grid_iters: np.ndarray | None = None, evals: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """(omegas, iterations) of the instance-optimal policy.
@@ -150,44 +204,68 @@ def instance_optimal(instances: Sequence[InstanceLike], solve: Solve, grid: np.n
     2 / (1 + sqrt(1 - beta^2)). Otherwise a 1D search per instance: the best grid omega, refined
     by golden section between its neighbours on the grid.
     """
-    if method == "sor" and all(i.jacobi_radius is not None for i in instances):
-        omegas = np.array([young_omega(i.jacobi_radius) for i in instances])
-        return omegas, np.array([solve(i, w).iterations for i, w in zip(instances, omegas, strict=True)])
-    if grid_iters is None:
-        grid_iters = grid_iterations(instances, solve, grid)
-    omegas, iters = np.empty(len(instances)), np.empty(len(instances), dtype=np.int64)
-    for t, inst in enumerate(instances):
-        k = int(np.argmin(grid_iters[:, t]))
-        lo, hi = grid[max(k - 1, 0)], min(grid[min(k + 1, grid.size - 1)], 1.999)
-        w, it = _golden_min(lambda w, inst=inst: solve(inst, w).iterations, lo, hi, evals)
-        omegas[t], iters[t] = (w, it) if it < grid_iters[k, t] else (grid[k], grid_iters[k, t])
-    return omegas, iters
+    young = _uses_young(instances, method)
+    pairs = [_optimal_one(inst, solve, grid, young, None if grid_iters is None else grid_iters[:, t], evals)
+             for t, inst in enumerate(instances)]
+    return np.array([w for w, _ in pairs]), np.array([it for _, it in pairs], dtype=np.int64)
 
 
 def baselines(instances: Sequence[InstanceLike], method: str, grid: np.ndarray, names: Sequence[str],
-              rtol: float, maxiter: int, ordering: str = "natural") -> dict[str, dict[str, Any]]:
+              rtol: float, maxiter: int, ordering: str = "natural",
+              report: Report | None = None) -> dict[str, dict[str, Any]]:
     """Each comparator's per-instance iterations and total; ``best-fixed`` also names its omega.
 
-    ``names`` from: ``best-fixed``, ``instance-optimal``, ``gauss-seidel``, ``cg``."""
-    solve = make_solve(method, rtol, maxiter, ordering)
+    ``names`` from: ``best-fixed``, ``instance-optimal``, ``gauss-seidel``, ``cg``. The phases
+    (``omega grid`` first when best-fixed or a searched instance-optimal needs it, then each
+    comparator) go instance by instance, calling ``report(phase, done, total)``.
+
+    Every entry has ``instances`` (how many systems it covers) and ``complete`` (all of them).
+    A KeyboardInterrupt (or a solver that reports ``interrupted``) stops the work and returns
+    what was done: the comparator in progress covers the first ``instances`` systems, those not
+    started none; ``best-fixed`` is then the best omega on the instances the grid covered.
+    """
+    solve = _interruptible(make_solve(method, rtol, maxiter, ordering))
+    grid = np.asarray(grid, dtype=np.float64)
+    young = _uses_young(instances, method)
+    columns: list[list[int]] = []  # columns[t][k]: iterations of grid[k] on instance t
+    done: dict[str, list[Any]] = {name: [] for name in names}
+    needs_grid = "best-fixed" in names or ("instance-optimal" in names and not young)
+    try:
+        if needs_grid:
+            _each("omega grid", instances, lambda t, i: [solve(i, w).iterations for w in grid],
+                  columns, report)
+        if "instance-optimal" in names:
+            def optimal(t: int, inst: InstanceLike) -> tuple[float, int]:
+                return _optimal_one(inst, solve, grid, young, np.asarray(columns[t]) if columns else None, 8)
+
+            _each("instance-optimal", instances, optimal, done["instance-optimal"], report)
+        if "gauss-seidel" in names:
+            _each("gauss-seidel", instances, lambda t, i: solve(i, 1.0).iterations, done["gauss-seidel"],
+                  report)
+        if "cg" in names:
+            plain = _interruptible(make_solve("cg", rtol, maxiter))
+            _each("cg", instances, lambda t, i: plain(i, 1.0).iterations, done["cg"], report)
+    except KeyboardInterrupt:
+        pass  # keep what was done: the phase in progress and those after it are incomplete
     out: dict[str, dict[str, Any]] = {}
-    grid_iters = None
-    if "best-fixed" in names or ("instance-optimal" in names and method != "sor"):
-        grid_iters = grid_iterations(instances, solve, grid)
-    if "best-fixed" in names:
-        totals = grid_iters.sum(axis=1)
-        k = int(np.argmin(totals))
-        out["best-fixed"] = {"omega": float(grid[k]), "iterations": grid_iters[k],
-                             "grid": grid.tolist(), "grid_totals": totals.tolist()}
-    if "instance-optimal" in names:
-        omegas, iters = instance_optimal(instances, solve, grid, method, grid_iters)
-        out["instance-optimal"] = {"iterations": iters, "omegas": omegas}
-    if "gauss-seidel" in names:
-        out["gauss-seidel"] = {"omega": 1.0,
-                               "iterations": np.array([solve(i, 1.0).iterations for i in instances])}
-    if "cg" in names:
-        plain = make_solve("cg", rtol, maxiter)
-        out["cg"] = {"iterations": np.array([plain(i, 1.0).iterations for i in instances])}
-    for b in out.values():
+    n = len(instances)
+    for name in [b for b in ("best-fixed", "instance-optimal", "gauss-seidel", "cg") if b in names]:
+        if name == "best-fixed":
+            grid_iters = np.array(columns, dtype=np.int64).reshape(len(columns), grid.size).T
+            totals = grid_iters.sum(axis=1)
+            k = int(np.argmin(totals))
+            b: dict[str, Any] = {"omega": float(grid[k]), "iterations": grid_iters[k],
+                                 "grid": grid.tolist(), "grid_totals": totals.tolist()}
+        elif name == "instance-optimal":
+            pairs = done[name]
+            b = {"iterations": np.array([it for _, it in pairs], dtype=np.int64),
+                 "omegas": np.array([w for w, _ in pairs])}
+        else:
+            b = {"iterations": np.array(done[name], dtype=np.int64)}
+            if name == "gauss-seidel":
+                b["omega"] = 1.0
+        b["instances"] = len(b["iterations"])
+        b["complete"] = b["instances"] == n
         b["total_iterations"] = int(np.sum(b["iterations"]))
+        out[name] = b
     return out
