@@ -191,7 +191,11 @@ class PinnParams(Params):
     @field_validator("resume")
     @classmethod
     def _checkpoint_file(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """A run directory (its checkpoint.pt) or a file, as an absolute path that exists."""
+        """A run directory (its checkpoint.pt) or a file, as an absolute path: read safely and
+        matched to the network (width, depth, unknowns: keys declared above) now, before any run."""
+        from learnsolve.pde.flame_pinn import load_checkpoint
+        from learnsolve.solvers.errors import InputError
+
         if value is None:
             return None
         path = paths.resolve(value, (info.context or {}).get("base_dir"))
@@ -199,6 +203,11 @@ class PinnParams(Params):
             path = path / "checkpoint.pt"
         if not path.is_file():
             raise ValueError(f"no checkpoint at {path}")
+        if all(k in info.data for k in ("width", "depth", "unknowns")):  # else those keys are reported
+            try:
+                load_checkpoint(path, info.data["width"], info.data["depth"], info.data["unknowns"])
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
         return str(path.resolve())
 
     @model_validator(mode="after")
@@ -209,14 +218,6 @@ class PinnParams(Params):
             raise ValueError("unknowns: initial guesses must be positive")
         if self.steps + self.lbfgs_steps == 0:
             raise ValueError("steps and lbfgs_steps are both 0: nothing would be trained")
-        if self.resume is not None:  # read safely and matched to the network now, before any run
-            from learnsolve.pde.flame_pinn import load_checkpoint
-            from learnsolve.solvers.errors import InputError
-
-            try:
-                load_checkpoint(Path(self.resume), self.width, self.depth, self.unknowns)
-            except InputError as exc:
-                raise ValueError(f"resume: {exc}") from None
         return self
 
 

@@ -70,10 +70,16 @@ def read_observations(path: Path, length: float) -> Observations:
         return InputError(f"{path}: {why}", "observations.file")
 
     try:
+        empty = not Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise bad(f"cannot read: {exc.strerror or type(exc).__name__}") from None
+    if empty:
+        raise bad("the file is empty; it needs a header row and columns x and T (u optional)")
+    try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # numpy warns on an empty file before we can say so
+            warnings.simplefilter("ignore")  # numpy warns on a header-only file before we can say so
             data = np.atleast_1d(np.genfromtxt(path, delimiter=",", names=True, dtype=float))
-    except (OSError, ValueError) as exc:  # ValueError covers undecodable bytes and ragged rows
+    except (OSError, ValueError, IndexError) as exc:  # undecodable bytes, ragged rows, ...
         raise bad(f"cannot read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     names = data.dtype.names or ()
     if data.ndim != 1 or "x" not in names or "T" not in names:
