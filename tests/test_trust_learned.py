@@ -202,8 +202,7 @@ def test_an_untrained_dcdm_training_ends_3(run_cli, runs, write_job, tmp_path):
 
 def test_pinn_resumed_in_lbfgs_completes_it_as_one_run(tmp_path):
     flame = SimplifiedFlame()
-    cfg = dict(width=8, depth=2, points=101, steps=40, warmup_steps=20, lbfgs_steps=80, log_every=10,
-               sl_window=40)
+    cfg = dict(width=8, depth=2, points=101, steps=40, warmup_steps=20, lbfgs_steps=80, log_every=10)
     straight = train_pinn(flame, PinnConfig(**cfg))
     ck = tmp_path / "checkpoint.pt"
 
