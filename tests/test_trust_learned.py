@@ -283,3 +283,40 @@ def test_training_killed_by_sigterm_resumes_to_the_same_loss(cli_argv, run_cli, 
     b = np.genfromtxt(resumed[0] / "history.csv", delimiter=",", names=True)
     np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-6)
     assert yaml.safe_load((run_dir / "job.yaml").read_text())["training"]["target_loss"] == 0.05
+
+
+@pytest.mark.slow  # ~20 s; test_pinn_resumed_in_lbfgs_completes_it_as_one_run checks the same in-process
+def test_pinn_killed_in_lbfgs_by_sigterm_resumes_to_the_end(cli_argv, run_cli, runs, tmp_path):
+    """A real SIGTERM in the L-BFGS stage: exit 143, result.json interrupted; --resume then
+    completes the L-BFGS steps, ending where one straight run ends."""
+    small = sets(*TINY_PINN, "solver.steps=20", "solver.lbfgs_steps=200", "solver.log_every=10",
+                 "solver.checkpoint_every=10")
+    assert run_cli("run", bundled("flame-pinn-forward"), "--out", tmp_path / "straight", "-q",
+                   *small).exit_code in (0, 3)
+    straight = runs.result(runs.find(tmp_path / "straight"))
+    assert straight["metrics"]["lbfgs_iterations"] == 200
+    killed_out = tmp_path / "killed"
+    proc = subprocess.Popen([*cli_argv, "run", str(bundled("flame-pinn-forward")), "--out", str(killed_out),
+                             "-q", *small], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+
+    def in_lbfgs():
+        for ck in killed_out.glob("*/checkpoint.pt"):
+            try:
+                return torch.load(ck, weights_only=True)["lbfgs"] is not None
+            except (OSError, RuntimeError, EOFError):
+                return False
+        return False
+
+    _wait_for(in_lbfgs, proc)
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143, proc.communicate()
+    run_dir = runs.find(killed_out)
+    rec = runs.result(run_dir)
+    assert rec["status"] == "interrupted" and rec["metrics"]["lbfgs_iterations"] < 200
+    result = run_cli("run", bundled("flame-pinn-forward"), "--out", tmp_path / "resumed", "-q",
+                     "--resume", run_dir, *small)
+    again = runs.result(runs.find(tmp_path / "resumed"))
+    assert result.exit_code == (0 if straight["status"] == "converged" else 3)
+    m, s = again["metrics"], straight["metrics"]
+    assert m["resumed_from_step"] >= 20 + 10 and m["lbfgs_iterations"] == 200
+    assert m["s_L"] == s["s_L"] and m["loss"] == s["loss"]
