@@ -383,11 +383,11 @@ def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) 
                        f"directory (exit {guard.exit_code})", err=True)
             raise SystemExit(guard.exit_code) from None
         data_s = time.perf_counter() - t0
-        setup_logging(run_dir / "log.txt", quiet)
-        write_yaml(run_dir / "job.yaml", job.model_dump())
         record: dict[str, Any] = {"name": job.name, "status": "failed", "run_dir": str(run_dir)}
         code = 1
         try:
+            setup_logging(run_dir / "log.txt", quiet)
+            write_yaml(run_dir / "job.yaml", job.model_dump())
             LOG.info("training data: %d layouts on a %s grid, %.1f s", len(layouts),
                      "x".join([str(job.data.n)] * job.data.dim), data_s)
             cfg = TrainConfig(steps=t.steps, batch=t.batch, lr=t.lr, lr_final=t.lr_final,

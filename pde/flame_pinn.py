@@ -379,9 +379,13 @@ def load_checkpoint(path: Path, width: int | None = None, depth: int | None = No
         raise bad("no learnsolve PINN checkpoint format")
     if width is not None and depth is not None:
         names = ["s_L", *sorted(LEARNABLE[k] for k in unknowns)]
-        sizes = [int(t.numel()) for t in ck["state"]]
-        if sizes != [network_size(width, depth), len(names)] or ck["names"] != names:
-            raise bad(f"it holds {sizes[0]} weights and learns {', '.join(ck['names'])}; this job: "
+        try:
+            sizes = [int(t.numel()) for t in ck["state"]]
+            held = [str(n) for n in ck["names"]]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise bad(f"{type(exc).__name__}: {exc}") from None
+        if sizes != [network_size(width, depth), len(names)] or held != names:
+            raise bad(f"it holds {sizes[0] if sizes else 0} weights and learns {', '.join(held)}; this job: "
                       f"{network_size(width, depth)} weights (width {width}, depth {depth}), "
                       f"learns {', '.join(names)}")
     return ck

@@ -113,14 +113,20 @@ def load_model(path: Path, dim: int | None = None, param: str = "model") -> tupl
         raise InputError(f"{path}: not a readable model file ({type(exc).__name__})", param) from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise InputError(f"{path}: not a learnsolve DCDM model file", param)
-    state, meta = blob["state_dict"], blob["meta"]
-    if _state_hash(state) != blob.get("sha256"):
+    try:
+        state, meta = blob["state_dict"], blob["meta"]
+        digest, arch = _state_hash(state), dict(meta["architecture"])
+    except Exception as exc:  # the right format tag on the wrong contents
+        raise InputError(f"{path}: not a learnsolve DCDM model file ({type(exc).__name__})", param) from None
+    if digest != blob.get("sha256"):
         raise InputError(f"{path}: model file is corrupt (its hash does not match)", param)
-    arch = meta["architecture"]
-    if dim is not None and arch["dim"] != dim:
-        raise InputError(f"{path}: a {arch['dim']}D model cannot solve a {dim}D problem", param)
-    net = DCDMNet(**arch)
-    net.load_state_dict(state)
+    if dim is not None and arch.get("dim") != dim:
+        raise InputError(f"{path}: a {arch.get('dim')}D model cannot solve a {dim}D problem", param)
+    try:
+        net = DCDMNet(**arch)
+        net.load_state_dict(state)
+    except Exception as exc:  # weights that do not fit the architecture they claim
+        raise InputError(f"{path}: not a learnsolve DCDM model file ({type(exc).__name__})", param) from None
     net.eval()
     return net, meta
 

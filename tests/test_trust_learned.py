@@ -320,3 +320,35 @@ def test_pinn_killed_in_lbfgs_by_sigterm_resumes_to_the_end(cli_argv, run_cli, r
     m, s = again["metrics"], straight["metrics"]
     assert m["resumed_from_step"] >= 20 + 10 and m["lbfgs_iterations"] == 200
     assert m["s_L"] == s["s_L"] and m["loss"] == s["loss"]
+
+
+def test_a_model_with_the_right_tag_and_wrong_contents_is_exit_2(run_cli, tmp_path):
+    from learnsolve.solvers.dcdm_net import FORMAT, _state_hash
+
+    state = {"w": torch.zeros(2)}
+    odd = tmp_path / "odd.pt"
+    torch.save({"format": FORMAT, "meta": {"architecture": {"dim": 2, "channels": 4}}, "state_dict": state,
+                "sha256": _state_hash(state)}, odd)
+    out = tmp_path / "out"
+    result = run_cli("run", bundled("dcdm-poisson2d"), "--out", out, "-q", *sets(f"solver.model={odd}"))
+    assert result.exit_code == 2 and "not a learnsolve DCDM model file" in error_line(result)
+    assert not out.exists()
+
+
+def test_training_progress_logs_an_estimate_then_periodic_lines(monkeypatch, caplog):
+    from learnsolve.cli import dcdm
+
+    clock = iter([0.0, 1.0, 6.0, 8.0, 12.0, 20.0])
+    monkeypatch.setattr("time.monotonic", lambda: next(clock))
+    pace = dcdm._Pace("training", "step", 20000, every=5.0)  # reads the clock once (t = 0)
+    logger = __import__("logging").getLogger("learnsolve")
+    monkeypatch.setattr(logger, "propagate", True)
+    with caplog.at_level("INFO", logger="learnsolve"):
+        for step in (1, 11, 13, 21, 31):  # at t = 1 (warm-up), 6, 8, 12, 20
+            pace(step)
+    lines = [r.getMessage() for r in caplog.records]
+    # 10 steps in 5 s after the first: 0.5 s a step, 19,989 left = 2.8 h
+    assert lines[0] == "training: about 2.8 h for the remaining 19989 steps at this rate (0.5 s per step)"
+    # then a line at most every 5 s: none at t = 8, one at t = 12 and t = 20
+    assert [line.split("  ")[0] for line in lines[1:]] == ["training: step 21/20000",
+                                                           "training: step 31/20000"]
