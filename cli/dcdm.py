@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -320,27 +321,56 @@ class _Pace:
         self.last = now
 
 
+@dataclass
+class _Prepared:
+    """A training ready to start: its network, data and run directory."""
+
+    net: Any
+    layouts: list[Any]
+    device: str
+    target: Path | None
+    resume: Path | None
+    run_dir: Path
+    t0: float
+    data_s: float
+
+
 def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) -> tuple[int, Path]:
     """One training run in a new run directory: job.yaml, log.txt, history.csv, checkpoint.pt,
     model.pt, result.json. Returns (exit code, run directory).
 
     Converged when the final moving-average loss is below ``training.target_loss`` (exit 0), else
-    ``max_iterations`` (``diverged`` when it is not finite), exit 3. A SIGINT/SIGTERM while the
-    data is made (no run directory yet) is one line on stderr and exit 130/143; during training it
-    leaves a checkpoint and result.json ``interrupted``."""
+    ``max_iterations`` (``diverged`` when it is not finite), exit 3. A SIGINT/SIGTERM before the
+    run directory exists (while the data is made) is one line on stderr and exit 130/143; later,
+    it leaves a checkpoint and result.json ``interrupted``."""
+    import click
+
+    from .runner import SignalGuard
+
+    stage = ["starting"]
+    with SignalGuard() as guard:
+        try:
+            prep = _prepare(job, source, resume, quiet, stage)
+        except KeyboardInterrupt:
+            click.echo(f"learnsolve: interrupted while {stage[0]}, before any run directory "
+                       f"(exit {guard.exit_code})", err=True)
+            raise SystemExit(guard.exit_code) from None
+        return _train_run(job, prep, quiet, guard), prep.run_dir
+
+
+def _prepare(job: TrainJob, source: Path, resume: Path | None, quiet: bool, stage: list[str]) -> _Prepared:
+    """Every check, the network and the training data, then the run directory: bad input is
+    BadInput before that directory exists. ``stage[0]`` says what it is doing."""
     import time
     import warnings
 
-    import click
     import torch
 
-    from learnsolve.solvers.dcdm_net import DCDMNet, TrainConfig, load_checkpoint, save_model
+    from learnsolve.solvers.dcdm_net import DCDMNet, load_checkpoint
     from learnsolve.solvers.errors import InputError
 
-    from . import __version__
-    from .progress import LOG, setup_logging
-    from .rundir import create_run_dir, utc_now, write_atomic, write_csv, write_json, write_yaml
-    from .runner import SignalGuard
+    from .progress import setup_logging
+    from .rundir import create_run_dir, utc_now
 
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's beta notice for CSR tensors
     if resume is not None:
@@ -367,62 +397,75 @@ def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) 
             raise BadInput(f"--resume: {exc}") from None
     setup_logging(None, quiet)  # stderr only until the run directory exists
     # the data first: a layout distribution with no fluid left is bad input, before any run directory
+    stage[0] = "making the training data"
     t0 = time.perf_counter()
-    with SignalGuard() as guard:
-        try:
-            pace = _Pace("training data", "layout", job.data.layouts)
-            layouts = _layouts(job, device, lambda i, total: pace(i))
-            if resume is not None:
-                load_checkpoint(resume, net, layouts)
-            run_dir = create_run_dir(Path(job.output.dir), job.name, started)
-        except InputError as exc:
-            key = "--resume" if exc.param == "resume" else f"{source}: data.{exc.param or 'obstacles'}"
-            raise BadInput(f"{key}: {exc}") from None
-        except KeyboardInterrupt:
-            click.echo(f"learnsolve: interrupted while making the training data, before any run "
-                       f"directory (exit {guard.exit_code})", err=True)
-            raise SystemExit(guard.exit_code) from None
-        data_s = time.perf_counter() - t0
-        record: dict[str, Any] = {"name": job.name, "status": "failed", "run_dir": str(run_dir)}
-        code = 1
-        try:
-            setup_logging(run_dir / "log.txt", quiet)
-            write_yaml(run_dir / "job.yaml", job.model_dump())
-            LOG.info("training data: %d layouts on a %s grid, %.1f s", len(layouts),
-                     "x".join([str(job.data.n)] * job.data.dim), data_s)
-            cfg = TrainConfig(steps=t.steps, batch=t.batch, lr=t.lr, lr_final=t.lr_final,
-                              checkpoint_every=t.checkpoint_every, log_every=t.log_every, seed=job.seed,
-                              device=device, checkpoint=run_dir / "checkpoint.pt", resume=resume)
-            res = _train_with_bar(net, layouts, cfg, quiet)
-            write_csv(run_dir / "history.csv", res.history)
-            meta = {"dim": job.data.dim, "train_grid": [job.data.n] * job.data.dim,
-                    "training_data": job.data.model_dump(), "training": t.model_dump(), "steps": res.steps,
-                    "final_loss": res.loss, "trained_s": res.seconds, "data_s": data_s, "device": device,
-                    "device_name": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-                    "learnsolve_version": __version__, "torch_version": str(torch.__version__),
-                    "created": utc_now().isoformat(), "seed": job.seed}
-            save_model(run_dir / "model.pt", res.net, meta)
-            status, reason, message = _verdict(res, t.target_loss)
-            if target is not None and status == "converged":
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(target, (run_dir / "model.pt").read_bytes())
-            elif target is not None:
-                message += f"; not copied to output.model {target} (model.pt is in the run directory)"
-            record.update(status=status, reason=reason, message=message, iterations=res.steps,
-                          metrics={**meta, "model": str(run_dir / "model.pt"), "target_loss": t.target_loss,
-                                   "resumed_from_step": res.resumed_from})
-            code = guard.exit_code if res.interrupted else 0 if status == "converged" else 3
-        except KeyboardInterrupt:  # between the data and the first step
-            record.update(status="interrupted", reason="signal", message="interrupted before training")
-            code = guard.exit_code
-        except Exception as exc:
-            record.update(status="failed", reason=type(exc).__name__, message=f"{type(exc).__name__}: {exc}")
-            LOG.exception("training failed")
-        finally:
-            record["timings"] = {"total_s": time.perf_counter() - t0}
-            write_json(run_dir / "result.json", record)
+    try:
+        pace = _Pace("training data", "layout", job.data.layouts)
+        layouts = _layouts(job, device, lambda i, total: pace(i))
+        if resume is not None:
+            load_checkpoint(resume, net, layouts)
+    except InputError as exc:
+        key = "--resume" if exc.param == "resume" else f"{source}: data.{exc.param or 'obstacles'}"
+        raise BadInput(f"{key}: {exc}") from None
+    data_s = time.perf_counter() - t0
+    run_dir = create_run_dir(Path(job.output.dir), job.name, started)
+    return _Prepared(net, layouts, device, target, resume, run_dir, t0, data_s)
+
+
+def _train_run(job: TrainJob, prep: _Prepared, quiet: bool, guard: Any) -> int:
+    """Train in the prepared run directory; result.json whatever the ending. Returns the exit code."""
+    import time
+
+    import torch
+
+    from learnsolve.solvers.dcdm_net import TrainConfig, save_model
+
+    from . import __version__
+    from .progress import LOG, setup_logging
+    from .rundir import utc_now, write_atomic, write_csv, write_json, write_yaml
+
+    t, run_dir, target = job.training, prep.run_dir, prep.target
+    record: dict[str, Any] = {"name": job.name, "status": "failed", "run_dir": str(run_dir)}
+    code = 1
+    try:
+        setup_logging(run_dir / "log.txt", quiet)
+        write_yaml(run_dir / "job.yaml", job.model_dump())
+        LOG.info("training data: %d layouts on a %s grid, %.1f s", len(prep.layouts),
+                 "x".join([str(job.data.n)] * job.data.dim), prep.data_s)
+        cfg = TrainConfig(steps=t.steps, batch=t.batch, lr=t.lr, lr_final=t.lr_final,
+                          checkpoint_every=t.checkpoint_every, log_every=t.log_every, seed=job.seed,
+                          device=prep.device, checkpoint=run_dir / "checkpoint.pt", resume=prep.resume)
+        res = _train_with_bar(prep.net, prep.layouts, cfg, quiet)
+        write_csv(run_dir / "history.csv", res.history)
+        meta = {"dim": job.data.dim, "train_grid": [job.data.n] * job.data.dim,
+                "training_data": job.data.model_dump(), "training": t.model_dump(), "steps": res.steps,
+                "final_loss": res.loss, "trained_s": res.seconds, "data_s": prep.data_s,
+                "device": prep.device,
+                "device_name": torch.cuda.get_device_name() if prep.device == "cuda" else "cpu",
+                "learnsolve_version": __version__, "torch_version": str(torch.__version__),
+                "created": utc_now().isoformat(), "seed": job.seed}
+        save_model(run_dir / "model.pt", res.net, meta)
+        status, reason, message = _verdict(res, t.target_loss)
+        if target is not None and status == "converged":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, (run_dir / "model.pt").read_bytes())
+        elif target is not None:
+            message += f"; not copied to output.model {target} (model.pt is in the run directory)"
+        record.update(status=status, reason=reason, message=message, iterations=res.steps,
+                      metrics={**meta, "model": str(run_dir / "model.pt"), "target_loss": t.target_loss,
+                               "resumed_from_step": res.resumed_from})
+        code = guard.exit_code if res.interrupted else 0 if status == "converged" else 3
+    except KeyboardInterrupt:  # between the data and the first step
+        record.update(status="interrupted", reason="signal", message="interrupted before training")
+        code = guard.exit_code
+    except Exception as exc:
+        record.update(status="failed", reason=type(exc).__name__, message=f"{type(exc).__name__}: {exc}")
+        LOG.exception("training failed")
+    finally:
+        record["timings"] = {"total_s": time.perf_counter() - prep.t0}
+        write_json(run_dir / "result.json", record)
     (LOG.info if code == 0 else LOG.warning)("%s: %s", record["status"], record.get("message", ""))
-    return code, run_dir
+    return code
 
 
 def _verdict(res: Any, target_loss: float) -> tuple[str, str, str]:

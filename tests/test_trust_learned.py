@@ -335,18 +335,31 @@ def test_a_model_with_the_right_tag_and_wrong_contents_is_exit_2(run_cli, tmp_pa
     assert not out.exists()
 
 
-def test_training_progress_logs_an_estimate_then_periodic_lines(monkeypatch, caplog):
+def test_training_progress_logs_an_estimate_then_periodic_lines(monkeypatch):
+    import logging
+
     from learnsolve.cli import dcdm
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.lines = []
+
+        def emit(self, record):
+            self.lines.append(record.getMessage())
 
     clock = iter([0.0, 1.0, 6.0, 8.0, 12.0, 20.0])
     monkeypatch.setattr("time.monotonic", lambda: next(clock))
     pace = dcdm._Pace("training", "step", 20000, every=5.0)  # reads the clock once (t = 0)
-    logger = __import__("logging").getLogger("learnsolve")
-    monkeypatch.setattr(logger, "propagate", True)
-    with caplog.at_level("INFO", logger="learnsolve"):
+    logger, keep = logging.getLogger("learnsolve"), Keep()
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    logger.addHandler(keep)
+    try:
         for step in (1, 11, 13, 21, 31):  # at t = 1 (warm-up), 6, 8, 12, 20
             pace(step)
-    lines = [r.getMessage() for r in caplog.records]
+    finally:
+        logger.removeHandler(keep)
+    lines = keep.lines
     # 10 steps in 5 s after the first: 0.5 s a step, 19,989 left = 2.8 h
     assert lines[0] == "training: about 2.8 h for the remaining 19989 steps at this rate (0.5 s per step)"
     # then a line at most every 5 s: none at t = 8, one at t = 12 and t = 20
