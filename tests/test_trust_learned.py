@@ -285,7 +285,7 @@ def test_training_killed_by_sigterm_resumes_to_the_same_loss(cli_argv, run_cli, 
     assert yaml.safe_load((run_dir / "job.yaml").read_text())["training"]["target_loss"] == 0.05
 
 
-@pytest.mark.slow  # ~20 s; test_pinn_resumed_in_lbfgs_completes_it_as_one_run checks the same in-process
+@pytest.mark.slow  # 10-20 s; test_pinn_resumed_in_lbfgs_completes_it_as_one_run checks the same in-process
 def test_pinn_killed_in_lbfgs_by_sigterm_resumes_to_the_end(cli_argv, run_cli, runs, tmp_path):
     """A real SIGTERM in the L-BFGS stage: exit 143, result.json interrupted; --resume then
     completes the L-BFGS steps, ending where one straight run ends."""
