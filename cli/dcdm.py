@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,6 +57,21 @@ class DCDMParams(Params):
         except InputError as exc:
             raise ValueError(str(exc)) from None
         return value if value.startswith(paths.BUILTIN) else str(path.resolve())
+
+
+def cross_check(problem: Params, solver: Params) -> tuple[str, str] | None:
+    """(key, reason) when a dcdm job's model file is damaged, not a model, or built for another
+    dimension: read (safely) here, so it is bad input before any run directory."""
+    if solver.type != "dcdm" or problem.type != "poisson":
+        return None
+    from learnsolve.solvers.dcdm_net import load_model
+    from learnsolve.solvers.errors import InputError
+
+    try:
+        load_model(model_path(solver.model, None), problem.dim)
+    except InputError as exc:
+        return "solver.model", str(exc)
+    return None
 
 
 def check_problem(problem: Any) -> None:
@@ -194,6 +210,8 @@ class TrainModel(Params):
 
 class TrainSettings(Params):
     steps: int = Field(5000, ge=1)
+    target_loss: float = Field(0.05, gt=0, description="converged when the final moving-average loss "
+                               "is below this (the shipped models end at 0.006 (2D) and 0.012 (3D))")
     batch: int = Field(16, ge=1)
     lr: float = Field(1e-3, gt=0)
     lr_final: float = Field(1e-4, gt=0)
@@ -237,7 +255,9 @@ def load_train_job(path: Path, overrides: tuple[str, ...]) -> TrainJob:
     return job
 
 
-def _layouts(job: TrainJob, device: str) -> list[Any]:
+def _layouts(job: TrainJob, device: str, note: Callable[[int, int], None] | None = None) -> list[Any]:
+    """The training data: ``data.layouts`` operators with their right-hand sides; ``note(i,
+    total)`` after each one."""
     import numpy as np
 
     from learnsolve.pde.obstacles import obstacle_laplacian, obstacle_mask
@@ -256,24 +276,103 @@ def _layouts(job: TrainJob, device: str) -> list[Any]:
         _, V = lanczos_ritz(A, d.ritz, seed=job.seed + i)
         R = ritz_rhs(V, d.rhs_per_layout, rng, d.low_fraction, d.low_weight)
         out.append(Layout.of(mask, A, R, device))
+        if note is not None:
+            note(i + 1, d.layouts)
     return out
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+class _Pace:
+    """Progress notes of a long loop (``what``: "training", ``unit``: "step"): a log line every
+    ``every`` seconds and, once the first steps are timed, an estimate of the time left."""
+
+    def __init__(self, what: str, unit: str, total: int, every: float = 5.0) -> None:
+        import time
+
+        self.what, self.unit, self.total, self.every = what, unit, total, every
+        self.t0 = self.last = time.monotonic()
+        self.first: tuple[int, float] | None = None  # (count, time) at the first call: past warm-up
+        self.estimated = False
+
+    def __call__(self, k: int, extra: str = "") -> None:
+        import time
+
+        from .progress import LOG
+
+        now = time.monotonic()
+        if self.first is None:
+            self.first = (k, now)
+            return
+        done, spent = k - self.first[0], now - self.first[1]
+        each = spent / max(done, 1)
+        left = (self.total - k) * each
+        if not self.estimated and done > 0 and (spent >= 5.0 or done >= 50) and k < self.total:
+            self.estimated = True
+            LOG.info("%s: about %s for the remaining %d %ss at this rate (%.3g s per %s)", self.what,
+                     _duration(left), self.total - k, self.unit, each, self.unit)
+        elif now - self.last >= self.every or k == self.total:
+            LOG.info("%s: %s %d/%d%s  (%.0f s, ~%s left)", self.what, self.unit, k, self.total, extra,
+                     now - self.t0, _duration(left))
+        else:
+            return
+        self.last = now
+
+
+@dataclass
+class _Prepared:
+    """A training ready to start: its network, data and run directory."""
+
+    net: Any
+    layouts: list[Any]
+    device: str
+    target: Path | None
+    resume: Path | None
+    run_dir: Path
+    t0: float
+    data_s: float
 
 
 def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) -> tuple[int, Path]:
     """One training run in a new run directory: job.yaml, log.txt, history.csv, checkpoint.pt,
-    model.pt, result.json. Returns (exit code, run directory)."""
+    model.pt, result.json. Returns (exit code, run directory).
+
+    Converged when the final moving-average loss is below ``training.target_loss`` (exit 0), else
+    ``max_iterations`` (``diverged`` when it is not finite), exit 3. A SIGINT/SIGTERM before the
+    run directory exists (while the data is made) is one line on stderr and exit 130/143; later,
+    it leaves a checkpoint and result.json ``interrupted``."""
+    import click
+
+    from .runner import SignalGuard
+
+    stage = ["starting"]
+    with SignalGuard() as guard:
+        try:
+            prep = _prepare(job, source, resume, quiet, stage)
+        except KeyboardInterrupt:
+            click.echo(f"learnsolve: interrupted while {stage[0]}, before any run directory "
+                       f"(exit {guard.exit_code})", err=True)
+            raise SystemExit(guard.exit_code) from None
+        return _train_run(job, prep, quiet, guard), prep.run_dir
+
+
+def _prepare(job: TrainJob, source: Path, resume: Path | None, quiet: bool, stage: list[str]) -> _Prepared:
+    """Every check, the network and the training data, then the run directory: bad input is
+    BadInput before that directory exists. ``stage[0]`` says what it is doing."""
     import time
     import warnings
 
     import torch
 
-    from learnsolve.solvers.dcdm_net import DCDMNet, TrainConfig, save_model
+    from learnsolve.solvers.dcdm_net import DCDMNet, load_checkpoint
     from learnsolve.solvers.errors import InputError
 
-    from . import __version__
-    from .progress import LOG, setup_logging
-    from .rundir import create_run_dir, utc_now, write_atomic, write_csv, write_json, write_yaml
-    from .runner import SignalGuard
+    from .progress import setup_logging
+    from .rundir import create_run_dir, utc_now
 
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's beta notice for CSR tensors
     if resume is not None:
@@ -294,83 +393,116 @@ def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) 
         raise BadInput(f"{source}: training.device: torch sees no CUDA device")
     net = DCDMNet(job.data.dim, job.model.channels, job.model.levels, job.model.blocks)
     if resume is not None:
-        _check_checkpoint(resume, net)
+        try:
+            load_checkpoint(resume, net)
+        except InputError as exc:
+            raise BadInput(f"--resume: {exc}") from None
+    setup_logging(None, quiet)  # stderr only until the run directory exists
     # the data first: a layout distribution with no fluid left is bad input, before any run directory
+    stage[0] = "making the training data"
     t0 = time.perf_counter()
     try:
-        layouts = _layouts(job, device)
+        pace = _Pace("training data", "layout", job.data.layouts)
+        layouts = _layouts(job, device, lambda i, total: pace(i))
+        if resume is not None:
+            load_checkpoint(resume, net, layouts)
     except InputError as exc:
-        raise BadInput(f"{source}: data.{exc.param or 'obstacles'}: {exc}") from None
+        key = "--resume" if exc.param == "resume" else f"{source}: data.{exc.param or 'obstacles'}"
+        raise BadInput(f"{key}: {exc}") from None
     data_s = time.perf_counter() - t0
     run_dir = create_run_dir(Path(job.output.dir), job.name, started)
-    setup_logging(run_dir / "log.txt", quiet)
-    write_yaml(run_dir / "job.yaml", job.model_dump())
-    record: dict[str, Any] = {"name": job.name, "status": "failed", "run_dir": str(run_dir)}
-    code = 1
-    with SignalGuard() as guard:
-        try:
-            LOG.info("training data: %d layouts on a %s grid, %.1f s", len(layouts),
-                     "x".join([str(job.data.n)] * job.data.dim), data_s)
-            cfg = TrainConfig(steps=t.steps, batch=t.batch, lr=t.lr, lr_final=t.lr_final,
-                              checkpoint_every=t.checkpoint_every, log_every=t.log_every, seed=job.seed,
-                              device=device, checkpoint=run_dir / "checkpoint.pt", resume=resume)
-            res = _train_with_bar(net, layouts, cfg, quiet)
-            write_csv(run_dir / "history.csv", res.history)
-            meta = {"dim": job.data.dim, "train_grid": [job.data.n] * job.data.dim,
-                    "training_data": job.data.model_dump(), "training": t.model_dump(), "steps": res.steps,
-                    "final_loss": res.loss, "trained_s": res.seconds, "data_s": data_s, "device": device,
-                    "device_name": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-                    "learnsolve_version": __version__, "torch_version": str(torch.__version__),
-                    "created": utc_now().isoformat(), "seed": job.seed}
-            save_model(run_dir / "model.pt", res.net, meta)
-            if target is not None and not res.interrupted:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(target, (run_dir / "model.pt").read_bytes())
-            status = "interrupted" if res.interrupted else "converged"
-            record.update(status=status, reason="signal" if res.interrupted else "steps",
-                          message=f"{res.steps} steps, loss {res.loss:.4g}, {res.seconds:.1f} s",
-                          iterations=res.steps, metrics={**meta, "model": str(run_dir / "model.pt"),
-                                                         "resumed_from_step": res.resumed_from})
-            code = guard.exit_code if res.interrupted else 0
-        except Exception as exc:
-            record.update(status="failed", reason=type(exc).__name__, message=f"{type(exc).__name__}: {exc}")
-            LOG.exception("training failed")
-        finally:
-            record["timings"] = {"total_s": time.perf_counter() - t0}
-            write_json(run_dir / "result.json", record)
-    LOG.info("%s: %s", record["status"], record.get("message", ""))
-    return code, run_dir
+    return _Prepared(net, layouts, device, target, resume, run_dir, t0, data_s)
 
 
-def _check_checkpoint(path: Path, net: Any) -> None:
-    """A --resume checkpoint must be one of ours and fit the job's network (else exit 2)."""
+def _train_run(job: TrainJob, prep: _Prepared, quiet: bool, guard: Any) -> int:
+    """Train in the prepared run directory; result.json whatever the ending. Returns the exit code."""
+    import time
+
     import torch
 
+    from learnsolve.solvers.dcdm_net import TrainConfig, save_model
+
+    from . import __version__
+    from .progress import LOG, setup_logging
+    from .rundir import utc_now, write_atomic, write_csv, write_json, write_yaml
+
+    t, run_dir, target = job.training, prep.run_dir, prep.target
+    record: dict[str, Any] = {"name": job.name, "status": "failed", "run_dir": str(run_dir)}
+    code = 1
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-        net.load_state_dict(ck["model"])
-        ck["optimizer"], ck["generator"], ck["history"], ck["step"], ck["running"]  # noqa: B018
-    except Exception as exc:  # torch raises many kinds for a foreign, damaged or mismatched file
-        raise BadInput(f"--resume: {path} is not a checkpoint of this job's network "
-                       f"({type(exc).__name__})") from None
+        setup_logging(run_dir / "log.txt", quiet)
+        write_yaml(run_dir / "job.yaml", job.model_dump())
+        LOG.info("training data: %d layouts on a %s grid, %.1f s", len(prep.layouts),
+                 "x".join([str(job.data.n)] * job.data.dim), prep.data_s)
+        cfg = TrainConfig(steps=t.steps, batch=t.batch, lr=t.lr, lr_final=t.lr_final,
+                          checkpoint_every=t.checkpoint_every, log_every=t.log_every, seed=job.seed,
+                          device=prep.device, checkpoint=run_dir / "checkpoint.pt", resume=prep.resume)
+        res = _train_with_bar(prep.net, prep.layouts, cfg, quiet)
+        write_csv(run_dir / "history.csv", res.history)
+        meta = {"dim": job.data.dim, "train_grid": [job.data.n] * job.data.dim,
+                "training_data": job.data.model_dump(), "training": t.model_dump(), "steps": res.steps,
+                "final_loss": res.loss, "trained_s": res.seconds, "data_s": prep.data_s,
+                "device": prep.device,
+                "device_name": torch.cuda.get_device_name() if prep.device == "cuda" else "cpu",
+                "learnsolve_version": __version__, "torch_version": str(torch.__version__),
+                "created": utc_now().isoformat(), "seed": job.seed}
+        save_model(run_dir / "model.pt", res.net, meta)
+        status, reason, message = _verdict(res, t.target_loss)
+        if target is not None and status == "converged":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, (run_dir / "model.pt").read_bytes())
+        elif target is not None:
+            message += f"; not copied to output.model {target} (model.pt is in the run directory)"
+        record.update(status=status, reason=reason, message=message, iterations=res.steps,
+                      metrics={**meta, "model": str(run_dir / "model.pt"), "target_loss": t.target_loss,
+                               "resumed_from_step": res.resumed_from})
+        code = guard.exit_code if res.interrupted else 0 if status == "converged" else 3
+    except KeyboardInterrupt:  # between the data and the first step
+        record.update(status="interrupted", reason="signal", message="interrupted before training")
+        code = guard.exit_code
+    except Exception as exc:
+        record.update(status="failed", reason=type(exc).__name__, message=f"{type(exc).__name__}: {exc}")
+        LOG.exception("training failed")
+    finally:
+        record["timings"] = {"total_s": time.perf_counter() - prep.t0}
+        write_json(run_dir / "result.json", record)
+    (LOG.info if code == 0 else LOG.warning)("%s: %s", record["status"], record.get("message", ""))
+    return code
+
+
+def _verdict(res: Any, target_loss: float) -> tuple[str, str, str]:
+    """(status, reason, message) of a training: converged when the final moving-average loss is
+    below target_loss."""
+    import math
+
+    done = f"{res.steps} steps, {res.seconds:.1f} s: loss {res.loss:.4g}"
+    if res.interrupted:
+        return "interrupted", "signal", done
+    if not math.isfinite(res.loss):
+        return "diverged", "loss", f"{done} is not finite"
+    if res.loss < target_loss:
+        return "converged", "target_loss", f"{done} < target_loss {target_loss:g}"
+    return "max_iterations", "target_loss", f"{done} is not below target_loss {target_loss:g}"
 
 
 def _train_with_bar(net: Any, layouts: list[Any], cfg: Any, quiet: bool) -> Any:
+    """Train with progress: on a terminal a bar; always log lines (stderr in batch mode, and
+    log.txt) every few seconds, with an estimate of the time left once the first steps are timed."""
     import sys
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from learnsolve.solvers.dcdm_net import train
 
+    pace = _Pace("training", "step", cfg.steps, every=5.0 if quiet or not sys.stderr.isatty() else 60.0)
     if quiet or not sys.stderr.isatty():
-        from .progress import LOG
-
-        def note(step: int, loss: float) -> None:
-            if step % max(cfg.log_every * 10, 1) == 0:
-                LOG.info("step %d/%d  loss %.4g", step, cfg.steps, loss)
-
-        return train(net, layouts, cfg, None if quiet else note)
+        return train(net, layouts, cfg, lambda s, v: pace(s, f"  loss {v:.4g}"))
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("loss {task.fields[loss]:.4g}"), TimeRemainingColumn(), transient=True) as bar:
         task = bar.add_task("training", total=cfg.steps, loss=float("nan"))
-        return train(net, layouts, cfg, lambda s, v: bar.update(task, completed=s, loss=v))
+
+        def note(s: int, v: float) -> None:
+            bar.update(task, completed=s, loss=v)
+            pace(s, f"  loss {v:.4g}")
+
+        return train(net, layouts, cfg, note)

@@ -164,7 +164,7 @@ class PinnParams(Params):
     width: int = Field(32, ge=2, le=1024, description="neurons per hidden layer")
     depth: int = Field(3, ge=1, le=32, description="hidden layers (tanh)")
     points: int = Field(1001, ge=10, le=1_000_000, description="collocation points on [0, length]")
-    steps: int = Field(3000, ge=0, description="Adam steps")
+    steps: int = Field(3000, ge=0, description="Adam steps (steps + lbfgs_steps must be at least 1)")
     lr: float = Field(3e-3, gt=0, description="first Adam step size")
     lr_final: float = Field(1e-4, gt=0, description="last one (exponential decay)")
     warmup_steps: int = Field(500, ge=0, description="fit to a ramp profile first")
@@ -179,10 +179,36 @@ class PinnParams(Params):
     observations: ObservationSpec = Field(default_factory=ObservationSpec)
     data_weight: float = Field(1.0, gt=0, description="inverse: weight of the data term")
     reference: bool = Field(True, description="compare with flame-reference (errors in result.json)")
+    loss_tol: float = Field(1e-4, gt=0, description="converged when the physics loss (PDE + boundary "
+                            "terms, not the data term) is below this ...")
+    sl_rtol: float = Field(1e-3, gt=0, description="... and s_L moved by less than this (relative) ...")
+    sl_window: int = Field(500, ge=1, description="... over the last this many steps (Adam + L-BFGS)")
     log_every: int = Field(100, ge=1, description="history.csv row every this many steps")
     checkpoint_every: int = Field(1000, ge=0, description="steps between checkpoints (0: none)")
     resume: str | None = Field(None, description="checkpoint.pt or run directory to continue from "
                                "(learnsolve run --resume RUN_DIR)")
+
+    @field_validator("resume")
+    @classmethod
+    def _checkpoint_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A run directory (its checkpoint.pt) or a file, as an absolute path: read safely and
+        matched to the network (width, depth, unknowns: keys declared above) now, before any run."""
+        from learnsolve.pde.flame_pinn import load_checkpoint
+        from learnsolve.solvers.errors import InputError
+
+        if value is None:
+            return None
+        path = paths.resolve(value, (info.context or {}).get("base_dir"))
+        if path.is_dir():
+            path = path / "checkpoint.pt"
+        if not path.is_file():
+            raise ValueError(f"no checkpoint at {path}")
+        if all(k in info.data for k in ("width", "depth", "unknowns")):  # else those keys are reported
+            try:
+                load_checkpoint(path, info.data["width"], info.data["depth"], info.data["unknowns"])
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
+        return str(path.resolve())
 
     @model_validator(mode="after")
     def _mode(self) -> PinnParams:
@@ -190,42 +216,44 @@ class PinnParams(Params):
             raise ValueError("unknowns need mode: inverse")
         if any(v <= 0 for v in self.unknowns.values()):
             raise ValueError("unknowns: initial guesses must be positive")
+        if self.steps + self.lbfgs_steps == 0:
+            raise ValueError("steps and lbfgs_steps are both 0: nothing would be trained")
         return self
 
 
-def _checkpoint_file(value: str, base: Path | None) -> Path:
+def cross_check(problem: Params, solver: Params) -> tuple[str, str] | None:
+    """(key, reason) when an inverse PINN's observation file does not suit the problem: read and
+    checked here, with the domain known, so a bad file is bad input before any run directory."""
+    if solver.type != "pinn" or solver.mode != "inverse" or solver.observations.file is None:
+        return None
+    from learnsolve.pde.flame_pinn import read_observations
     from learnsolve.solvers.errors import InputError
 
-    path = paths.resolve(value, base)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    if not path.is_file():
-        raise InputError(f"no checkpoint at {path}", "resume")
-    return path
+    try:
+        read_observations(Path(solver.observations.file), problem.length)
+    except InputError as exc:
+        return "solver.observations.file", str(exc)
+    return None
 
 
 def _observations(spec: ObservationSpec, flame: Any, reference: Any) -> Any:
-    import numpy as np
-
-    from learnsolve.pde.flame_pinn import Observations, synthesize
-    from learnsolve.solvers.errors import InputError
+    from learnsolve.pde.flame_pinn import read_observations, synthesize
 
     if spec.file is None:
         return synthesize(reference, spec.points, spec.noise, spec.seed, flame.length)
-    path = paths.resolve(spec.file, None)
-    try:
-        data = np.genfromtxt(path, delimiter=",", names=True)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}", "observations.file") from None
-    names = data.dtype.names or ()
-    if data.ndim != 1 or "x" not in names or "T" not in names:
-        raise InputError(f"{path}: needs a header row and columns x and T (u optional)", "observations.file")
-    cols = {n: np.atleast_1d(data[n]).astype(float) for n in names if n in ("x", "T", "u")}
-    if not all(np.isfinite(c).all() for c in cols.values()):
-        raise InputError(f"{path}: non-numeric or missing values", "observations.file")
-    if (cols["x"] < 0).any() or (cols["x"] > flame.length).any() or (cols["T"] <= 0).any():
-        raise InputError(f"{path}: x must lie in [0, {flame.length}] and T be positive", "observations.file")
-    return Observations(cols["x"], cols["T"], cols.get("u"))
+    return read_observations(paths.resolve(spec.file, None), flame.length)
+
+
+def describe_progress(p: PinnParams) -> Callable[[int, Any], str]:
+    """The progress line of a PINN run: the stage and its own count (adam 2000/3000, lbfgs
+    1700/5000; L-BFGS may stop early, when its line search finds no further decrease)."""
+    totals = {"adam": p.steps, "lbfgs": p.lbfgs_steps}
+
+    def line(k: int, v: Any) -> str:
+        loss, s_L, stage, done = v
+        return f"{stage} {done}/{totals[stage]}  loss {loss:.3e}  s_L {s_L:.6g} m/s"
+
+    return line
 
 
 def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None] | None = None,
@@ -244,8 +272,7 @@ def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None]
 
         raise InputError("device cuda: torch sees no CUDA device", "device")
     flame = problem.flame
-    base = job.source.parent if job is not None and job.source is not None else None
-    resume = _checkpoint_file(p.resume, base) if p.resume else None
+    resume = Path(p.resume) if p.resume else None  # absolute and checked by the schema
     t = time.perf_counter()
     reference = reference_flame(flame) if (p.reference or p.mode == "inverse") else None
     obs = (_observations(p.observations, flame, reference)
@@ -256,7 +283,8 @@ def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None]
                      lr_final=p.lr_final, warmup_steps=p.warmup_steps, lbfgs_steps=p.lbfgs_steps,
                      dtype=p.dtype, compile=p.compile, device=device, seed=seed, s_L_init=p.s_L_init,
                      unknowns=dict(p.unknowns),
-                     data_weight=p.data_weight, log_every=p.log_every, checkpoint_every=p.checkpoint_every,
+                     data_weight=p.data_weight, log_every=p.log_every, loss_tol=p.loss_tol,
+                     sl_rtol=p.sl_rtol, sl_window=p.sl_window, checkpoint_every=p.checkpoint_every,
                      checkpoint=run_dir / "checkpoint.pt" if run_dir is not None else None, resume=resume)
     res = train_pinn(flame, cfg, obs, callback)
     metrics: dict[str, Any] = {
@@ -265,7 +293,7 @@ def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None]
         "loss": res.best_loss, "loss_terms": res.loss_terms,
         "train_s": res.train_s, "step_ms": res.step_ms, "dtype": p.dtype, "device": device,
         "torch_threads": p.torch_threads, "torch_version": torch.__version__,
-        "resumed_from_step": res.resumed_from,
+        "resumed_from_step": res.resumed_from, "criterion": res.criterion,
     }
     if obs is not None:
         metrics["observations"] = {"points": int(obs.x.size), "with_u": obs.u is not None,
@@ -278,11 +306,12 @@ def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None]
                                       for k, v in metrics["parameters"].items()}
         metrics["s_L_relative_error"] = metrics["relative_errors"]["s_L"]
         metrics["T_relative_l2"] = relative_l2(res.solution, reference)
-    message = f"s_L = {res.s_L:.6g} m/s after {res.steps} steps"
+    message = f"s_L = {res.s_L:.6g} m/s after {res.steps} Adam + {res.lbfgs_iterations} L-BFGS steps"
     if reference is not None:
         message += (f" (reference {reference.s_L:.6g}, error {metrics['s_L_relative_error']:.2%}; "
                     f"T L2 error {metrics['T_relative_l2']:.2%})")
-    return Outcome(status=res.status, reason="steps" if res.status == "converged" else res.status,
+    message += f"; {res.message}"
+    return Outcome(status=res.status, reason=res.reason,
                    message=message, iterations=res.steps, relative_residual=None, setup_s=setup_s,
                    solve_s=res.train_s, metrics=metrics, history=res.history, arrays=res.solution.profiles(),
                    tables={"profile.csv": _profile_table(res.solution, reference)})

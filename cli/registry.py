@@ -544,4 +544,4 @@ def cross_check(problem: Params, solver: Params, baselines: list[str]) -> tuple[
     if (solver.type == "sor" and solver.ordering == "red-black"
             and (problem.type == "matrix-market" or getattr(problem, "operator", "") == "csr")):
         return "solver.ordering", "red-black ordering needs a stencil operator"
-    return None
+    return dcdm.cross_check(problem, solver) or flames.cross_check(problem, solver)  # their data files

@@ -312,8 +312,9 @@ def _describer(job: Job, problem: Any) -> Any:
         total = len(problem)
         return lambda k, v: f"instance {k}/{total}: {int(v)} iterations"
     if job.solver.type == "pinn":
-        steps = job.solver.steps
-        return lambda k, v: f"step {k}/{steps}  loss {v[0]:.3e}  s_L {v[1]:.6g} m/s"
+        from .flames import describe_progress
+
+        return describe_progress(job.solver)
     if job.solver.type == "sketch-newton":
         tol = job.solver.tol
         return lambda k, v: f"iteration {k}  KKT residual {v:.3e}  (tol {tol:.1e})"

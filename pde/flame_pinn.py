@@ -34,6 +34,8 @@ from .flame import FlameSolution, SimplifiedFlame
 # the reaction zone (see FlamePinn.residual)
 FLOOR = 0.05
 
+CHECKPOINT_FORMAT = "learnsolve-pinn/2"
+
 # job name -> SimplifiedFlame field, for the parameters an inverse run may learn
 LEARNABLE = {"lambda": "lam", "E_a": "E_a", "A": "A", "nu": "nu"}
 
@@ -56,6 +58,42 @@ class Observations:
     x: np.ndarray
     T: np.ndarray
     u: np.ndarray | None = None
+
+
+def read_observations(path: Path, length: float) -> Observations:
+    """Observations from a CSV file with a header row and columns x (m), T (K) and optionally u
+    (m/s): finite numbers, x in [0, length], T and u positive. Anything else is an
+    :class:`InputError` naming ``observations.file``."""
+    import warnings
+
+    def bad(why: str) -> InputError:
+        return InputError(f"{path}: {why}", "observations.file")
+
+    try:
+        empty = not Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise bad(f"cannot read: {exc.strerror or type(exc).__name__}") from None
+    if empty:
+        raise bad("the file is empty; it needs a header row and columns x and T (u optional)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns on a header-only file before we can say so
+            data = np.atleast_1d(np.genfromtxt(path, delimiter=",", names=True, dtype=float))
+    except (OSError, ValueError, IndexError) as exc:  # undecodable bytes, ragged rows, ...
+        raise bad(f"cannot read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    names = data.dtype.names or ()
+    if data.ndim != 1 or "x" not in names or "T" not in names:
+        raise bad("needs a header row and columns x and T (u optional)")
+    if data.size == 0:
+        raise bad("no observation rows")
+    cols = {n: data[n].astype(float) for n in names if n in ("x", "T", "u")}
+    if not all(np.isfinite(c).all() for c in cols.values()):
+        raise bad("non-numeric or missing values")
+    if (cols["x"] < 0).any() or (cols["x"] > length).any():
+        raise bad(f"x must lie in [0, {length:g}] m, the flame's domain")
+    if (cols["T"] <= 0).any() or ("u" in cols and (cols["u"] <= 0).any()):
+        raise bad("T (and u) must be positive")
+    return Observations(cols["x"], cols["T"], cols.get("u"))
 
 
 def synthesize(reference: FlameSolution, points: int, noise: float, seed: int,
@@ -88,6 +126,9 @@ class PinnConfig:
     unknowns: dict[str, float] = field(default_factory=dict)  # inverse: name -> initial guess
     data_weight: float = 1.0
     log_every: int = 100
+    loss_tol: float = 1e-4  # verdict: physics loss (PDE + boundary terms) below this ...
+    sl_rtol: float = 1e-3  # ... and s_L moved by less than this (relative) ...
+    sl_window: int = 500  # ... over the last this many steps
     checkpoint_every: int = 0  # steps; 0: no checkpoints
     checkpoint: Path | None = None
     resume: Path | None = None
@@ -96,6 +137,9 @@ class PinnConfig:
 @dataclass
 class PinnResult:
     status: str
+    reason: str
+    message: str
+    criterion: dict[str, Any]
     s_L: float
     parameters: dict[str, float]
     solution: FlameSolution
@@ -302,6 +346,12 @@ def _lr(cfg: PinnConfig, step: int) -> float:
     return cfg.lr * (cfg.lr_final / cfg.lr) ** frac
 
 
+def network_size(width: int, depth: int) -> int:
+    """Number of weights and biases of :class:`Network`."""
+    sizes = [1] + [width] * depth + [1]
+    return sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:], strict=True))
+
+
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """torch.save to a temporary name, then rename: a kill never leaves half a checkpoint."""
     torch = _torch()
@@ -310,85 +360,169 @@ def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path, width: int | None = None, depth: int | None = None,
+                    unknowns: Any = ()) -> dict[str, Any]:
+    """A checkpoint's contents, read with ``weights_only=True`` (tensors, numbers, strings and
+    plain containers only: a crafted file cannot run code). With ``width``/``depth``, it must
+    also fit that network and learn the parameters ``unknowns`` (names as in :data:`LEARNABLE`).
+    Anything else is an :class:`InputError` naming ``resume``."""
     torch = _torch()
-    return torch.load(path, map_location="cpu", weights_only=False)
+
+    def bad(why: str) -> InputError:
+        return InputError(f"{path}: not a checkpoint of this network ({why})", "resume")
+
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unreadable, foreign, or a pickle that would run code
+        raise bad(type(exc).__name__) from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise bad("no learnsolve PINN checkpoint format")
+    if width is not None and depth is not None:
+        names = ["s_L", *sorted(LEARNABLE[k] for k in unknowns)]
+        try:
+            sizes = [int(t.numel()) for t in ck["state"]]
+            held = [str(n) for n in ck["names"]]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise bad(f"{type(exc).__name__}: {exc}") from None
+        if sizes != [network_size(width, depth), len(names)] or held != names:
+            raise bad(f"it holds {sizes[0] if sizes else 0} weights and learns {', '.join(held)}; this job: "
+                      f"{network_size(width, depth)} weights (width {width}, depth {depth}), "
+                      f"learns {', '.join(names)}")
+    return ck
+
+
+@dataclass
+class _Run:
+    """Where a training stands: all a checkpoint holds besides the optimisers' states."""
+
+    step: int = 0  # Adam steps done
+    lbfgs_done: int = 0
+    lbfgs_last: float = math.inf  # loss after the previous L-BFGS chunk
+    lbfgs_stalled: bool = False  # its line search found no further decrease: L-BFGS is over
+    best_loss: float = math.inf
+    best_step: int = 0
+    best: list[Any] = field(default_factory=list)
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def verdict(cfg: PinnConfig, physics_loss: float, history: dict[str, list[float]], s_L: float,
+            last_step: int) -> tuple[str, str, str, dict[str, Any]]:
+    """(status, reason, message, criterion): ``converged`` when the physics loss (PDE residual
+    plus boundary terms, the data term left out: its floor is the noise) is below ``loss_tol``
+    AND s_L has moved by less than ``sl_rtol`` (relative) over the last ``sl_window`` steps;
+    otherwise ``max_iterations``. Neither needs the reference solution."""
+    steps = np.asarray(history.get("step", []), dtype=float)
+    values = np.asarray(history.get("s_L", []), dtype=float)
+    start = last_step - cfg.sl_window
+    covered = steps.size > 0 and steps.min() <= start
+    window = values[steps >= start]
+    drift = float(np.max(np.abs(window - s_L)) / abs(s_L)) if covered and window.size else math.inf
+    criterion = {"physics_loss": physics_loss, "loss_tol": cfg.loss_tol, "s_L_drift": drift,
+                 "sl_rtol": cfg.sl_rtol, "sl_window": cfg.sl_window}
+    if not physics_loss < cfg.loss_tol:
+        return "max_iterations", "loss_tol", (f"physics loss {physics_loss:.2e} is not below "
+                                              f"loss_tol {cfg.loss_tol:.1e}"), criterion
+    if not covered:
+        return "max_iterations", "sl_window", (f"{last_step} steps are too few to see s_L settle over "
+                                               f"sl_window {cfg.sl_window}"), criterion
+    if not drift < cfg.sl_rtol:
+        return "max_iterations", "sl_rtol", (f"s_L still moves by {drift:.1e} over the last {cfg.sl_window} "
+                                             f"steps (sl_rtol {cfg.sl_rtol:.0e})"), criterion
+    return "converged", "loss_tol", (f"physics loss {physics_loss:.2e} < {cfg.loss_tol:.1e}, s_L moved "
+                                     f"{drift:.1e} over the last {cfg.sl_window} steps"), criterion
 
 
 def train_pinn(flame: SimplifiedFlame, cfg: PinnConfig, obs: Observations | None = None,
                callback: Callable[[int, Any], None] | None = None) -> PinnResult:
     """Warm-up fit to a ramp, Adam with a decaying step, optional L-BFGS; the best-loss state is
-    kept. ``callback(step, (loss, s_L))`` reports progress; KeyboardInterrupt ends training early
-    with status ``interrupted`` and the best state so far."""
+    kept, and judged by :func:`verdict`.
+
+    ``callback(step, (loss, s_L, stage, stage_step))`` reports progress (stage ``adam`` or
+    ``lbfgs``, with the count within that stage). KeyboardInterrupt ends training early with status
+    ``interrupted`` and the best state so far. Checkpoints (every ``checkpoint_every`` Adam steps,
+    after every L-BFGS chunk, and at an interrupt during Adam) hold the network, both optimisers'
+    states, the torch random state and the history, so ``resume`` continues the same run: to the
+    last bit in the Adam stage, and to the end of the L-BFGS steps in that stage."""
     torch = _torch()
+    from learnsolve.solvers.signals import held_signals
+
     torch.manual_seed(cfg.seed)
     model = FlamePinn(flame, cfg, obs)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    history: dict[str, list[float]] = {}
-    step, best_loss, best_step, resumed, lbfgs_done = 0, math.inf, 0, 0, 0
-    best = model.state()
+    lbfgs = torch.optim.LBFGS(model.parameters(), lr=1.0, history_size=50, line_search_fn="strong_wolfe",
+                              tolerance_grad=0.0, tolerance_change=0.0)
+    run = _Run(best=model.state())
+    in_lbfgs, resumed = False, 0
     if cfg.resume is not None:
+        ck = load_checkpoint(cfg.resume, cfg.width, cfg.depth, cfg.unknowns)
         try:
-            ck = load_checkpoint(cfg.resume)
             model.load(ck["state"])
             opt.load_state_dict(ck["optimizer"])
-            step, best_loss, best_step, history = ck["step"], ck["best_loss"], ck["best_step"], ck["history"]
-            best, resumed, lbfgs_done = ck["best"], ck["step"], ck["lbfgs_done"]
-        except Exception as exc:  # unreadable, not a checkpoint, or another network's
-            raise InputError(f"{cfg.resume}: not a checkpoint of this network ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''})", "resume") from None
-    status = "converged"
+            if ck["lbfgs"] is not None:
+                lbfgs.load_state_dict(ck["lbfgs"])
+                in_lbfgs = True
+            torch.set_rng_state(ck["rng"])
+            run = _Run(**ck["run"])
+        except Exception as exc:  # a checkpoint of the right shapes but damaged contents
+            raise InputError(f"{cfg.resume}: not a checkpoint of this network ({type(exc).__name__})",
+                             "resume") from None
+        resumed = run.step + run.lbfgs_done
+    status = "running"
     t0 = time.perf_counter()
-    timed_steps, timed_s, first = 0, 0.0, step
+    timed_steps, timed_s, first = 0, 0.0, run.step
     losses = torch.compile(model.losses) if cfg.compile else model.losses
 
-    def save(lbfgs: int) -> None:
+    def save() -> None:
+        if cfg.checkpoint is None or not cfg.checkpoint_every:
+            return
         _save_checkpoint(cfg.checkpoint, {
-            "state": model.state(), "optimizer": opt.state_dict(), "step": step, "lbfgs_done": lbfgs,
-            "best_loss": best_loss, "best_step": best_step, "best": best, "history": history})
+            "format": CHECKPOINT_FORMAT, "names": model.names, "state": model.state(),
+            "optimizer": opt.state_dict(), "lbfgs": lbfgs.state_dict() if in_lbfgs else None,
+            "rng": torch.get_rng_state(), "run": vars(run)})
 
     def record(k: int, terms: dict[str, Any]) -> None:
         row = {"step": k, **{f"loss_{n}" if n != "loss" else n: v.item() for n, v in terms.items()},
                **model.current(), "lr": opt.param_groups[0]["lr"]}
         for n, v in row.items():
-            history.setdefault(n, []).append(v)
+            run.history.setdefault(n, []).append(v)
 
     try:
-        if step == 0 and cfg.warmup_steps > 0:
+        if cfg.resume is None and cfg.warmup_steps > 0:
             warm = torch.optim.Adam([model.net.flat], lr=1e-2)
             for _ in range(cfg.warmup_steps):
                 warm.zero_grad(set_to_none=True)
                 model.warmup_loss().backward()
                 warm.step()
-        while step < cfg.steps:
-            for g in opt.param_groups:
-                g["lr"] = _lr(cfg, step)
+        while run.step < cfg.steps and not in_lbfgs:
             ts = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            terms = losses()
-            terms["loss"].backward()
-            loss = terms["loss"].item()
-            if not math.isfinite(loss):
-                status = "diverged"
-                break
-            if loss < best_loss:  # the state the loss was evaluated at, before this update
-                best_loss, best_step, best = loss, step, model.state()
-            opt.step()
-            if step - first >= 20:  # past compilation and warm-up of the first steps
+            with held_signals():  # a step is whole or not at all: an interrupt's checkpoint resumes exactly
+                for g in opt.param_groups:
+                    g["lr"] = _lr(cfg, run.step)
+                opt.zero_grad(set_to_none=True)
+                terms = losses()
+                terms["loss"].backward()
+                loss = terms["loss"].item()
+                if not math.isfinite(loss):
+                    status = "diverged"
+                    break
+                if loss < run.best_loss:  # the state the loss was evaluated at, before this update
+                    run.best_loss, run.best_step, run.best = loss, run.step, model.state()
+                opt.step()
+                run.step += 1
+                logged = run.step % cfg.log_every == 0 or run.step == cfg.steps
+                if logged:
+                    record(run.step, terms)
+                if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0:
+                    save()
+            if run.step - first > 20:  # past compilation and warm-up of the first steps
                 timed_s += time.perf_counter() - ts
                 timed_steps += 1
-            step += 1
-            logged = step % cfg.log_every == 0 or step == cfg.steps
-            if logged:
-                record(step, terms)
-            if cfg.checkpoint is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save(0)
             if logged and callback is not None:
-                callback(step, (loss, model.current()["s_L"]))
-        if status == "converged" and lbfgs_done < cfg.lbfgs_steps:
-            model.load(best)
-            lbfgs = torch.optim.LBFGS(model.parameters(), lr=1.0, history_size=50,
-                                      line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
+                callback(run.step, (loss, model.current()["s_L"], "adam", run.step))
+        if status == "running" and run.lbfgs_done < cfg.lbfgs_steps and not run.lbfgs_stalled:
+            if not in_lbfgs:  # from Adam's best state; a resumed L-BFGS goes on from where it was
+                model.load(run.best)
+                in_lbfgs = True
 
             def closure() -> Any:
                 lbfgs.zero_grad(set_to_none=True)
@@ -396,41 +530,51 @@ def train_pinn(flame: SimplifiedFlame, cfg: PinnConfig, obs: Observations | None
                 loss.backward()
                 return loss
 
-            last = math.inf
-            while lbfgs_done < cfg.lbfgs_steps:  # in chunks, to report, keep the best and checkpoint
-                chunk = min(cfg.log_every, cfg.lbfgs_steps - lbfgs_done)
+            while run.lbfgs_done < cfg.lbfgs_steps:  # in chunks, to report, keep the best and checkpoint
+                chunk = min(cfg.log_every, cfg.lbfgs_steps - run.lbfgs_done)
                 lbfgs.param_groups[0].update(max_iter=chunk, max_eval=4 * chunk)
                 before = lbfgs.state[lbfgs._params[0]].get("n_iter", 0)
                 lbfgs.step(closure)
                 done = lbfgs.state[lbfgs._params[0]]["n_iter"] - before
-                lbfgs_done += done
                 terms = model.losses()
                 loss = terms["loss"].item()
                 if not math.isfinite(loss):
                     break
-                if loss < best_loss:
-                    best_loss, best_step, best = loss, step + lbfgs_done, model.state()
-                record(step + lbfgs_done, terms)
-                if cfg.checkpoint is not None and cfg.checkpoint_every:
-                    save(lbfgs_done)
+                run.lbfgs_done += done
+                if loss < run.best_loss:
+                    run.best_loss, run.best_step, run.best = loss, run.step + run.lbfgs_done, model.state()
+                record(run.step + run.lbfgs_done, terms)
+                # the line search finds no further decrease: L-BFGS is over (and a resume knows it)
+                run.lbfgs_stalled = done == 0 or not loss < run.lbfgs_last
+                run.lbfgs_last = loss
+                save()
                 if callback is not None:
-                    callback(step + lbfgs_done, (loss, model.current()["s_L"]))
-                if done == 0 or not loss < last:  # the line search finds no further decrease
+                    callback(run.step + run.lbfgs_done,
+                             (loss, model.current()["s_L"], "lbfgs", run.lbfgs_done))
+                if run.lbfgs_stalled:
                     break
-                last = loss
     except KeyboardInterrupt:
         status = "interrupted"
+        if not in_lbfgs and run.step > 0:  # Adam steps are whole (held_signals); in L-BFGS the last
+            save()  # chunk's checkpoint stands
     train_s = time.perf_counter() - t0
-    model.load(best)
+    model.load(run.best)
     terms = model.losses()
     vals = model.current()
+    last = run.step + run.lbfgs_done
+    physics = sum(v.item() for n, v in terms.items() if n in ("pde", "bc"))
+    if status == "running":
+        status, reason, message, criterion = verdict(cfg, physics, run.history, vals["s_L"], last)
+    else:
+        criterion = {"physics_loss": physics, "loss_tol": cfg.loss_tol}
+        reason, message = status, ("loss is not finite" if status == "diverged" else "interrupted")
     return PinnResult(
-        status=status, s_L=vals["s_L"],
+        status=status, reason=reason, message=message, criterion=criterion, s_L=vals["s_L"],
         parameters={next(k for k, f in LEARNABLE.items() if f == n): vals[n] for n in model.names[1:]},
-        solution=model.solution(), steps=step, best_step=best_step, best_loss=terms["loss"].item(),
-        loss_terms={n: v.item() for n, v in terms.items()}, history=history, train_s=train_s,
+        solution=model.solution(), steps=run.step, best_step=run.best_step, best_loss=terms["loss"].item(),
+        loss_terms={n: v.item() for n, v in terms.items()}, history=run.history, train_s=train_s,
         step_ms=1e3 * timed_s / max(timed_steps, 1), resumed_from=resumed,
-        lbfgs_iterations=lbfgs_done)
+        lbfgs_iterations=run.lbfgs_done)
 
 
 def relative_l2(a: FlameSolution, b: FlameSolution) -> float:

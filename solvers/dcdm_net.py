@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from .errors import InputError
 
 FORMAT = "learnsolve-dcdm/1"
+CHECKPOINT_FORMAT = "learnsolve-dcdm-checkpoint/1"
 
 
 class _Block(nn.Module):
@@ -112,14 +113,20 @@ def load_model(path: Path, dim: int | None = None, param: str = "model") -> tupl
         raise InputError(f"{path}: not a readable model file ({type(exc).__name__})", param) from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise InputError(f"{path}: not a learnsolve DCDM model file", param)
-    state, meta = blob["state_dict"], blob["meta"]
-    if _state_hash(state) != blob.get("sha256"):
+    try:
+        state, meta = blob["state_dict"], blob["meta"]
+        digest, arch = _state_hash(state), dict(meta["architecture"])
+    except Exception as exc:  # the right format tag on the wrong contents
+        raise InputError(f"{path}: not a learnsolve DCDM model file ({type(exc).__name__})", param) from None
+    if digest != blob.get("sha256"):
         raise InputError(f"{path}: model file is corrupt (its hash does not match)", param)
-    arch = meta["architecture"]
-    if dim is not None and arch["dim"] != dim:
-        raise InputError(f"{path}: a {arch['dim']}D model cannot solve a {dim}D problem", param)
-    net = DCDMNet(**arch)
-    net.load_state_dict(state)
+    if dim is not None and arch.get("dim") != dim:
+        raise InputError(f"{path}: a {arch.get('dim')}D model cannot solve a {dim}D problem", param)
+    try:
+        net = DCDMNet(**arch)
+        net.load_state_dict(state)
+    except Exception as exc:  # weights that do not fit the architecture they claim
+        raise InputError(f"{path}: not a learnsolve DCDM model file ({type(exc).__name__})", param) from None
     net.eval()
     return net, meta
 
@@ -238,64 +245,111 @@ class TrainConfig:
 class TrainResult:
     net: DCDMNet
     steps: int
-    loss: float
+    loss: float  # the final moving average of the loss (the logged one)
     seconds: float
     history: dict[str, list[float]] = field(default_factory=dict)
     interrupted: bool = False
     resumed_from: int | None = None
 
 
+def data_fingerprint(layouts: list[Layout]) -> str:
+    """SHA-256 of the training data (masks and right-hand sides, in order): a checkpoint records
+    it, so a resume on other data is caught (the data order is step mod len(layouts))."""
+    h = hashlib.sha256()
+    for lay in layouts:
+        for t in (lay.mask, lay.rhs):
+            h.update(str(tuple(t.shape)).encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_checkpoint(path: Path, net: DCDMNet, layouts: list[Layout] | None = None) -> dict[str, Any]:
+    """A training checkpoint, read with ``weights_only=True`` (tensors, numbers, strings and plain
+    containers: a crafted file cannot run code), checked by loading its weights into ``net``, and
+    given ``layouts``, to
+    have been trained on that data. Anything else is an :class:`InputError` naming ``resume``."""
+    def bad(why: str) -> InputError:
+        return InputError(f"{path} is not a checkpoint of this job's network ({why})", "resume")
+
+    try:
+        ck = torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # unreadable, foreign, or a pickle that would run code
+        raise bad(type(exc).__name__) from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise bad("no learnsolve DCDM checkpoint format")
+    try:
+        net.load_state_dict(ck["model"])
+        ck["optimizer"], ck["generator"], ck["torch_rng"], ck["history"], ck["step"], ck["running"]  # noqa: B018
+    except Exception as exc:  # torch raises many kinds for a mismatched state
+        raise bad(type(exc).__name__) from None
+    if layouts is not None and ck.get("data") != data_fingerprint(layouts):
+        raise InputError(f"{path}: this checkpoint was trained on other data (a resume needs the same "
+                         "data: section and seed)", "resume")
+    return ck
+
+
 def train(net: DCDMNet, layouts: list[Layout], cfg: TrainConfig,
           progress: Callable[[int, float], None] | None = None) -> TrainResult:
     """Adam with the step decaying exponentially from lr to lr_final; one layout per step (in
-    turn), ``batch`` of its right-hand sides drawn at random. Checkpoints (model, optimiser, step,
-    history, generator) every ``checkpoint_every`` steps, atomically; ``resume`` continues one."""
+    turn), ``batch`` of its right-hand sides drawn at random.
+
+    Checkpoints (model, optimiser, step, history, the batch generator's and torch's random
+    states, and the data's fingerprint) every ``checkpoint_every`` steps and at the end,
+    atomically; ``resume`` continues one exactly: each step runs with SIGINT/SIGTERM held back
+    (:func:`~learnsolve.solvers.signals.held_signals`), so an interrupt lands between steps and the
+    checkpoint it leaves is a whole step's. KeyboardInterrupt ends training with ``interrupted``."""
+    from .signals import held_signals
+
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     gamma = (cfg.lr_final / cfg.lr) ** (1.0 / max(cfg.steps, 1))
     history: dict[str, list[float]] = {"step": [], "loss": [], "lr": [], "seconds": []}
-    start, resumed = 0, None
+    fingerprint = data_fingerprint(layouts)
+    start, resumed, running = 0, None, float("nan")  # running: the logged loss, a moving average
     if cfg.resume is not None:
-        ck = torch.load(cfg.resume, map_location="cpu", weights_only=False)
+        ck = load_checkpoint(cfg.resume, net, layouts)
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["generator"])
-        history, start = ck["history"], ck["step"]
+        torch.set_rng_state(ck["torch_rng"])
+        history, start, running = ck["history"], ck["step"], ck["running"]
         resumed = start
     net.to(cfg.device)
     t0 = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
     step, interrupted = start, False
-    running = ck["running"] if cfg.resume is not None else float("nan")  # the logged loss: a moving average
 
     def checkpoint() -> None:
         if cfg.checkpoint is None:
             return
         tmp = cfg.checkpoint.with_name(f".{cfg.checkpoint.name}.tmp")
-        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+        torch.save({"format": CHECKPOINT_FORMAT, "model": net.state_dict(), "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "data": fingerprint,
                     "history": history, "step": step, "running": running}, tmp)
         tmp.replace(cfg.checkpoint)
 
     try:
         while step < cfg.steps:
-            lr = cfg.lr * gamma**step
-            for g in opt.param_groups:
-                g["lr"] = lr
-            layout = layouts[step % len(layouts)]
-            idx = torch.randint(layout.rhs.shape[0], (min(cfg.batch, layout.rhs.shape[0]),), generator=gen)
-            loss = loss_on(net, layout, idx.to(layout.rhs.device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            value = float(loss.detach())
-            running = value if running != running else 0.95 * running + 0.05 * value
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                for key, v in zip(history, (step, running, lr, time.perf_counter() - t0), strict=True):
-                    history[key].append(v)
+            with held_signals():
+                lr = cfg.lr * gamma**step
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                layout = layouts[step % len(layouts)]
+                count = layout.rhs.shape[0]
+                idx = torch.randint(count, (min(cfg.batch, count),), generator=gen)
+                loss = loss_on(net, layout, idx.to(layout.rhs.device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                value = float(loss.detach())
+                running = value if running != running else 0.95 * running + 0.05 * value
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    for key, v in zip(history, (step, running, lr, time.perf_counter() - t0), strict=True):
+                        history[key].append(v)
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                    checkpoint()
             if progress is not None:
                 progress(step, running)
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                checkpoint()
     except KeyboardInterrupt:
         interrupted = True
     checkpoint()

@@ -125,11 +125,11 @@ def test_pinn_job_compares_with_the_reference_and_resumes(run_cli, runs, tmp_pat
     small = sets("solver.steps=300", "solver.warmup_steps=100", "solver.lbfgs_steps=0",
                  "solver.checkpoint_every=100", "solver.log_every=50")
     result = run_cli("run", bundled("flame-pinn-forward"), "--out", out, "-q", *small)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 3, result.stderr  # 300 Adam steps: the physics loss is above loss_tol
     run_dir = runs.find(out)
     rec = runs.result(run_dir)
     m = rec["metrics"]
-    assert rec["status"] == "converged" and rec["iterations"] == 300
+    assert rec["status"] == "max_iterations" and rec["iterations"] == 300
     assert m["reference"]["s_L"] == pytest.approx(S_REF, rel=1e-7)
     assert m["s_L_relative_error"] == pytest.approx(abs(m["s_L"] - S_REF) / S_REF, rel=1e-6)
     assert 0 <= m["T_relative_l2"] < 1 and m["dtype"] == "float32" and m["device"] == "cpu"
@@ -143,7 +143,7 @@ def test_pinn_job_compares_with_the_reference_and_resumes(run_cli, runs, tmp_pat
 
     more = sets("solver.steps=400", "solver.warmup_steps=100", "solver.lbfgs_steps=0", "solver.log_every=50")
     result = run_cli("run", bundled("flame-pinn-forward"), "--out", out2, "-q", "--resume", run_dir, *more)
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 3, result.stderr
     rec2 = runs.result(runs.find(out2))
     assert rec2["metrics"]["resumed_from_step"] == 300 and rec2["iterations"] == 400
     assert [r["step"] for r in runs.history(runs.find(out2))][-1] == 400
@@ -172,7 +172,7 @@ def test_inverse_job_from_an_observation_file(run_cli, runs, write_job, tmp_path
                      "observations": {"file": "obs.csv"}, "steps": 50, "warmup_steps": 20, "lbfgs_steps": 0})
     out = tmp_path / "out"
     result = run_cli("run", write_job(job), "--out", out, "-q")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 3, result.stderr  # 50 steps do not converge
     m = runs.result(runs.find(out))["metrics"]
     assert m["observations"] == {"points": 8, "with_u": False, "source": str(obs)}
     assert set(m["parameters"]) == {"s_L", "lambda"} and "lambda" in m["relative_errors"]

@@ -77,7 +77,7 @@ def test_short_training_moves_s_L_toward_the_reference():
     cfg = PinnConfig(steps=600, warmup_steps=200, lbfgs_steps=0, log_every=100)
     res = train_pinn(FLAME, cfg)
     s0 = speed_estimate(FLAME)
-    assert res.status == "converged" and res.steps == 600
+    assert res.status == "max_iterations" and res.steps == 600  # Adam alone: loss above loss_tol
     assert abs(res.s_L - S_REF) < 0.5 * abs(s0 - S_REF)
     assert res.history["step"] == list(range(100, 601, 100))
     assert res.history["loss"][-1] < res.history["loss"][0]
