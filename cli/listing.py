@@ -129,6 +129,8 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
         return [annotation]
     if get_origin(annotation) in (Union, UnionType):
         return [m for a in get_args(annotation) for m in _models_in(a)]
+    if get_origin(annotation) is Annotated:  # a tagged union: Annotated[A | B, Discriminator]
+        return _models_in(get_args(annotation)[0])
     return []
 
 
@@ -141,7 +143,7 @@ def rows(model: type[BaseModel], prefix: str = "", skip: tuple[str, ...] = ("typ
         dotted = prefix + name
         default = (None if field.is_required() else field.get_default(call_default_factory=True))
         nested = _models_in(field.annotation)
-        only_model = nested and get_origin(field.annotation) not in (Union, UnionType)
+        only_model = nested and isinstance(field.annotation, type)
         if not only_model:
             shown = "(required)" if field.is_required() else yaml_value(default)
             yield Row(dotted, shown, type_text(field.annotation, field.metadata), field.description or "")

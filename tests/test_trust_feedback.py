@@ -169,16 +169,15 @@ def test_list_solver_with_union_and_float_defaults(run_cli, monkeypatch):
 
 def _model_default(model, dotted: str):
     """The default of a dotted key, walking into nested models (and a union's model)."""
-    from typing import get_args
 
-    from pydantic import BaseModel
 
     head, _, rest = dotted.partition(".")
     field = next(f for k, f in model.model_fields.items() if (f.alias or k) == head)
     if not rest:
         return field.get_default(call_default_factory=True)
-    sub = next(a for a in (field.annotation, *get_args(field.annotation))
-               if isinstance(a, type) and issubclass(a, BaseModel))
+    from learnsolve.cli.listing import _models_in
+
+    sub = _models_in(field.annotation)[0]
     return _model_default(sub, rest)
 
 
