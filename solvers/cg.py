@@ -24,6 +24,12 @@ DRIFT = 10.0
 """The recurrence residual counts as drifted from the true one when it is this many times smaller:
 in exact arithmetic the two are equal, so a gap of 10x is rounding, not convergence."""
 
+FLOOR = 10.0
+"""Multiple of eps (||A|| ||x|| + ||b||) at or below which a true residual that has stopped falling
+counts as rounding-limited even without drift."""
+
+POWER_STEPS = 20
+
 
 def cg(
     A: Any,
@@ -49,7 +55,7 @@ def cg(
         residual: scipy.sparse.linalg.cg's criterion, so both take the same iterations. The
         true residual b - A x is then checked too (``converged`` always means the true residual
         met the tolerance); where rounding has let the recurrence drift below it, r_k is
-        replaced by the true residual and CG restarts.
+        replaced by the true residual and CG goes on (see Stagnation).
     maxiter : iteration limit, default ``10 * n`` (as scipy).
     M : preconditioner approximating A (a :class:`~learnsolve.solvers.precond.Preconditioner`,
         or anything with ``matvec``/``@``, or a callable r -> M^-1 r); must be SPD.
@@ -63,14 +69,18 @@ def cg(
     iterations), so a lack of progress in the recurrence residual proves nothing. Stagnation is
     decided on the true residual ||b - A x||, computed every ``CHECK_EVERY`` (50) iterations and
     whenever the recurrence residual meets the tolerance. A check finds *drift* when the
-    recurrence residual has fallen below 1/``DRIFT`` (1/10) of the true residual, or below the
-    tolerance while the true residual is above it: in exact arithmetic the two are equal, so this
-    gap is the rounding error accumulated in x, and CG without help can no longer lower the true
-    residual. Each drift is answered by a residual replacement (r = b - A x, restart). The run
-    ends ``breakdown``/``stagnation`` at a drift when the true residual has not halved in the
-    last ``stagnation_window`` iterations: the replacements did not help, floating point has
-    stopped progress (e.g. a tolerance below eps * ||A|| ||x||). A healthy run, however
-    non-monotone, never drifts before it converges and is never stopped.
+    recurrence residual is below 1/``DRIFT`` (1/10) of the true residual, or below the tolerance
+    while the true residual is above it: in exact arithmetic the two are equal, so the gap is
+    rounding error accumulated in x, and the true residual cannot fall below it unaided. A check
+    also counts as rounding-limited when the true residual has not halved for
+    ``stagnation_window`` iterations and is at most ``FLOOR`` (10) eps (||A|| ||x|| + ||b||),
+    the error of computing b - A x itself (||A|| from 20 power steps, made only then). Either is
+    answered by a residual replacement (r = b - A x; the search direction is kept, as in van der
+    Vorst and Ye's replacement). The run ends ``breakdown``/``stagnation`` at such a check when
+    a replacement was already made at least ``stagnation_window`` iterations earlier and the
+    true residual has not halved since: replacements did not help, floating point has stopped
+    progress (e.g. a tolerance below eps ||A|| ||x||). A healthy run, however non-monotone,
+    neither drifts nor sits at the rounding floor before it converges, and is never stopped.
 
     Returns
     -------
@@ -116,7 +126,8 @@ def cg(
     p = np.empty(n)
     t = np.empty(n)
     best = _Best(x, math.sqrt(rr))
-    restart, replacements = False, 0
+    replacements, replaced_at, futile = 0, -1, 0
+    floor = _RoundingFloor(op, b_norm)
 
     rnorm = math.sqrt(rr)
     r0 = rnorm
@@ -136,18 +147,24 @@ def cg(
                     message = f"||b - Ax|| = {true_norm:.3e} <= {tol:.3e} after {k} iterations"
                     break
                 best.update(x, true_norm, k)
-                if rnorm <= tol or rnorm * DRIFT < true_norm:  # drift: rounding limits progress
-                    if stagnation_window and k - best.halved_at >= stagnation_window:
+                drift = rnorm <= tol or rnorm * DRIFT < true_norm
+                if drift or (stagnation_window and k - best.halved_at >= stagnation_window
+                             and true_norm <= floor.level(x)):  # rounding limits progress
+                    if replaced_at <= best.halved_at:
+                        replaced_at, futile = k, 0  # the first replacement since the last progress
+                    elif stagnation_window and k - replaced_at >= stagnation_window:
                         status, reason = "breakdown", "stagnation"
                         message = (
                             f"stagnation: ||b - Ax|| = {best.norm:.3e} (target {tol:.3e}) has not "
-                            f"halved in {k - best.halved_at} iterations while the recurrence "
-                            f"residual fell to {rnorm:.3e}: rounding limits the attainable accuracy"
+                            f"halved in {k - best.halved_at} iterations and {futile} "
+                            f"residual replacements (recurrence residual {rnorm:.3e}): rounding "
+                            "limits the attainable accuracy"
                         )
                         break
-                    r, t = t, r  # replace the drifted recurrence residual and restart
-                    rr, rnorm, restart = true_rr, true_norm, True
+                    r, t = t, r  # replace the drifted recurrence residual (p is kept)
+                    rr, rnorm = true_rr, true_norm
                     replacements += 1
+                    futile += 1
                     if prec is None:
                         z = r
             if k >= maxiter:
@@ -157,9 +174,8 @@ def cg(
                 status, reason = _bad_value(rz, "indefinite_preconditioner")
                 message = f"r'M^-1 r = {rz:.3e} at iteration {k}: preconditioner is not SPD"
                 break
-            if k == 0 or restart:
+            if k == 0:
                 p[:] = z
-                restart = False
             else:
                 blas.update_p(p, z, rz / rz_old)
             pq = op.matvec_dot(p, q)
@@ -229,6 +245,27 @@ class _Best:
         self.norm, self.at = norm, k
         if norm <= 0.5 * self._halved_norm:
             self.halved_at, self._halved_norm = k, norm
+
+
+class _RoundingFloor:
+    """``FLOOR`` * eps * (||A|| ||x|| + ||b||): the size of the rounding error of a computed
+    b - A x, below which the true residual cannot be pushed. ||A|| is estimated once, by a few
+    power iterations, and only when a run first looks stuck."""
+
+    def __init__(self, op: Any, b_norm: float):
+        self.op, self.b_norm, self.a_norm = op, b_norm, None
+
+    def level(self, x: np.ndarray) -> float:
+        if self.a_norm is None:
+            v = np.random.default_rng(0).standard_normal(self.op.n)
+            w = np.empty_like(v)
+            self.a_norm = 0.0
+            for _ in range(POWER_STEPS):
+                v /= blas.norm(v)
+                self.op.matvec(v, w)
+                self.a_norm = max(self.a_norm, blas.norm(w))
+                v, w = w, v
+        return FLOOR * np.finfo(float).eps * (self.a_norm * blas.norm(x) + self.b_norm)
 
 
 def _bad_value(value: float, reason: str) -> tuple[str, str]:
