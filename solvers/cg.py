@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import InputError
 from .kernels import blas
-from .operators import as_operator
+from .operators import StencilLaplacian, as_operator
 from .precond import as_preconditioner
 from .result import SolveResult
 
@@ -25,7 +25,7 @@ DRIFT = 10.0
 in exact arithmetic the two are equal, so a gap of 10x is rounding, not convergence."""
 
 FLOOR = 10.0
-"""Multiple of eps (||A|| ||x|| + ||b||) at or below which a true residual that has stopped falling
+"""Multiple of eps || |A| |x| + |b| || at or below which a true residual that has stopped falling
 counts as rounding-limited even without drift."""
 
 POWER_STEPS = 20
@@ -73,8 +73,8 @@ def cg(
     while the true residual is above it: in exact arithmetic the two are equal, so the gap is
     rounding error accumulated in x, and the true residual cannot fall below it unaided. A check
     also counts as rounding-limited when the true residual has not halved for
-    ``stagnation_window`` iterations and is at most ``FLOOR`` (10) eps (||A|| ||x|| + ||b||),
-    the error of computing b - A x itself (||A|| from 20 power steps, made only then). Either is
+    ``stagnation_window`` iterations and is at most ``FLOOR`` (10) eps || |A| |x| + |b| ||,
+    the rounding error of computing b - A x itself (|A| is formed only then). Either is
     answered by a residual replacement (r = b - A x; the search direction is kept, as in van der
     Vorst and Ye's replacement). The run ends ``breakdown``/``stagnation`` at such a check when
     a replacement was already made at least ``stagnation_window`` iterations earlier and the
@@ -127,7 +127,7 @@ def cg(
     t = np.empty(n)
     best = _Best(x, math.sqrt(rr))
     replacements, replaced_at, futile = 0, -1, 0
-    floor = _RoundingFloor(op, b_norm)
+    floor = _RoundingFloor(op, b)
 
     rnorm = math.sqrt(rr)
     r0 = rnorm
@@ -248,24 +248,39 @@ class _Best:
 
 
 class _RoundingFloor:
-    """``FLOOR`` * eps * (||A|| ||x|| + ||b||): the size of the rounding error of a computed
-    b - A x, below which the true residual cannot be pushed. ||A|| is estimated once, by a few
-    power iterations, and only when a run first looks stuck."""
+    """``FLOOR`` * eps * || |A| |x| + |b| ||: the size of the rounding error of a computed b - A x
+    (componentwise bound, as in Higham's backward error), below which the true residual cannot be
+    pushed. |A| is formed only when a run first looks stuck; an operator without entries falls
+    back to the normwise ||A|| ||x|| + ||b||, ||A|| from a few power steps."""
 
-    def __init__(self, op: Any, b_norm: float):
-        self.op, self.b_norm, self.a_norm = op, b_norm, None
+    def __init__(self, op: Any, b: np.ndarray):
+        self.op, self.b, self._abs_matvec = op, b, None
 
     def level(self, x: np.ndarray) -> float:
-        if self.a_norm is None:
-            v = np.random.default_rng(0).standard_normal(self.op.n)
-            w = np.empty_like(v)
-            self.a_norm = 0.0
-            for _ in range(POWER_STEPS):
-                v /= blas.norm(v)
-                self.op.matvec(v, w)
-                self.a_norm = max(self.a_norm, blas.norm(w))
-                v, w = w, v
-        return FLOOR * np.finfo(float).eps * (self.a_norm * blas.norm(x) + self.b_norm)
+        if self._abs_matvec is None:
+            self._abs_matvec = _abs_matvec(self.op)
+        return FLOOR * np.finfo(float).eps * self._abs_matvec(x, self.b)
+
+
+def _abs_matvec(op: Any) -> Callable[[np.ndarray, np.ndarray], float]:
+    """x, b -> || |A| |x| + |b| || (or its normwise bound for an operator without entries)."""
+    if isinstance(op, StencilLaplacian):
+        def stencil(x: np.ndarray, b: np.ndarray) -> float:
+            ax = np.empty_like(x)
+            op._kernel(np.abs(x), ax, op.m, abs(op.diag), -abs(op.off))
+            return float(np.linalg.norm(ax + np.abs(b)))
+
+        return stencil
+    try:
+        a = abs(op.to_csr())
+    except (NotImplementedError, InputError):
+        v = np.random.default_rng(0).standard_normal(op.n)
+        a_norm = 0.0
+        for _ in range(POWER_STEPS):
+            w = op.matvec(v / np.linalg.norm(v))
+            a_norm, v = max(a_norm, float(np.linalg.norm(w))), w
+        return lambda x, b: a_norm * float(np.linalg.norm(x)) + float(np.linalg.norm(b))
+    return lambda x, b: float(np.linalg.norm(a @ np.abs(x) + np.abs(b)))
 
 
 def _bad_value(value: float, reason: str) -> tuple[str, str]:
