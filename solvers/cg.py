@@ -43,6 +43,7 @@ def cg(
     callback: Callable[[int, float], None] | None = None,
     dtol: float = 1e5,
     stagnation_window: int = 200,
+    keep_best: bool = True,
 ) -> SolveResult:
     """Solve A x = b by (preconditioned) conjugate gradients.
 
@@ -62,6 +63,8 @@ def cg(
     callback : called as ``callback(k, ||r_k||)`` after every iteration.
     dtol : divergence when ||r_k|| > dtol * ||r_0|| (as PETSc's KSP).
     stagnation_window : patience, in iterations, of the stagnation test below (0 disables it).
+    keep_best : when the run does not converge, return the best iterate (below) rather than the
+        last (False: the last, which has the least A-norm error in exact arithmetic).
 
     Stagnation
     ----------
@@ -201,7 +204,7 @@ def cg(
         status, reason, message = "interrupted", "signal", f"interrupted after {k} iterations"
     true_norm = math.sqrt(blas.residual(b, op.matvec(x, q), t))
     best_at = k
-    if status != "converged" and not true_norm <= best.norm:
+    if keep_best and status != "converged" and not true_norm <= best.norm:
         x, best_at = (best.x if best.x is not None else np.zeros(n)), best.at
         true_norm = math.sqrt(blas.residual(b, op.matvec(x, q), t))
     if status != "converged" and reason != "stagnation":
