@@ -73,17 +73,17 @@ def cg(
     decided on the true residual ||b - A x||, computed every ``CHECK_EVERY`` (50) iterations and
     whenever the recurrence residual meets the tolerance. A check finds *drift* when the
     recurrence residual is below 1/``DRIFT`` (1/10) of the true residual, or below the tolerance
-    while the true residual is above it: in exact arithmetic the two are equal, so the gap is
-    rounding error accumulated in x, and the true residual cannot fall below it unaided. A check
-    also counts as rounding-limited when the true residual has not halved for
-    ``stagnation_window`` iterations and is at most ``FLOOR`` (10) eps || |A| |x| + |b| ||,
-    the rounding error of computing b - A x itself (|A| is formed only then). Either is
-    answered by a residual replacement (r = b - A x; the search direction is kept, as in van der
-    Vorst and Ye's replacement). The run ends ``breakdown``/``stagnation`` at such a check when
-    a replacement was already made at least ``stagnation_window`` iterations earlier and the
-    true residual has not halved since: replacements did not help, floating point has stopped
-    progress (e.g. a tolerance below eps ||A|| ||x||). A healthy run, however non-monotone,
-    neither drifts nor sits at the rounding floor before it converges, and is never stopped.
+    while the true residual is above it: in exact arithmetic the two are equal. A check finds
+    rounding *evidence* when the recurrence residual is below 1/``DRIFT`` (1/10) of the true
+    residual (the gap is rounding error accumulated in x; the true residual cannot fall below it
+    unaided), or when the true residual has not halved for ``stagnation_window`` iterations and
+    is at most ``FLOOR`` (10) eps || |A| |x| + |b| ||, the rounding error of computing b - A x
+    itself (|A| is formed only then). Evidence, or a recurrence residual below the tolerance
+    whose true residual is above it, is answered by a residual replacement (r = b - A x) and a
+    restart. The run ends ``breakdown``/``stagnation`` when the true residual has not halved in
+    the ``stagnation_window`` iterations since the first evidence: replacements did not help,
+    floating point has stopped progress (e.g. a tolerance below eps || |A| |x| ||). A healthy
+    run, however non-monotone, shows no evidence before it converges and is never stopped.
 
     Returns
     -------
@@ -129,7 +129,7 @@ def cg(
     p = np.empty(n)
     t = np.empty(n)
     best = _Best(x, math.sqrt(rr))
-    replacements, replaced_at, futile = 0, -1, 0
+    replacements, evidence_at, futile, restart = 0, -1, 0, False
     floor = _RoundingFloor(op, b)
 
     rnorm = math.sqrt(rr)
@@ -150,22 +150,26 @@ def cg(
                     message = f"||b - Ax|| = {true_norm:.3e} <= {tol:.3e} after {k} iterations"
                     break
                 best.update(x, true_norm, k)
-                drift = rnorm <= tol or rnorm * DRIFT < true_norm
-                if drift or (stagnation_window and k - best.halved_at >= stagnation_window
-                             and true_norm <= floor.level(x)):  # rounding limits progress
-                    if replaced_at <= best.halved_at:
-                        replaced_at, futile = k, 0  # the first replacement since the last progress
-                    elif stagnation_window and k - replaced_at >= stagnation_window:
-                        status, reason = "breakdown", "stagnation"
-                        message = (
-                            f"stagnation: ||b - Ax|| = {best.norm:.3e} (target {tol:.3e}) has not "
-                            f"halved in {k - best.halved_at} iterations and {futile} "
-                            f"residual replacements (recurrence residual {rnorm:.3e}): rounding "
-                            "limits the attainable accuracy"
-                        )
-                        break
-                    r, t = t, r  # replace the drifted recurrence residual (p is kept)
-                    rr, rnorm = true_rr, true_norm
+                # rounding evidence: the recurrence 10x below the truth, or the truth stuck at
+                # the rounding floor; it starts the stagnation clock (once per episode)
+                limited = rnorm * DRIFT < true_norm or (
+                    stagnation_window and k - best.halved_at >= stagnation_window
+                    and true_norm <= floor.level(x))
+                if limited and evidence_at <= best.halved_at:
+                    evidence_at, futile = k, 0
+                elif (stagnation_window and evidence_at > best.halved_at
+                      and k - evidence_at >= stagnation_window):
+                    status, reason = "breakdown", "stagnation"
+                    message = (
+                        f"stagnation: ||b - Ax|| = {best.norm:.3e} (target {tol:.3e}) has not "
+                        f"halved in {k - best.halved_at} iterations, {futile} residual "
+                        f"replacements did not help (recurrence residual {rnorm:.3e}): rounding "
+                        "limits the attainable accuracy"
+                    )
+                    break
+                if limited or rnorm <= tol:
+                    r, t = t, r  # replace the drifted recurrence residual and restart
+                    rr, rnorm, restart = true_rr, true_norm, True
                     replacements += 1
                     futile += 1
                     if prec is None:
@@ -177,8 +181,9 @@ def cg(
                 status, reason = _bad_value(rz, "indefinite_preconditioner")
                 message = f"r'M^-1 r = {rz:.3e} at iteration {k}: preconditioner is not SPD"
                 break
-            if k == 0:
+            if k == 0 or restart:
                 p[:] = z
+                restart = False
             else:
                 blas.update_p(p, z, rz / rz_old)
             pq = op.matvec_dot(p, q)
