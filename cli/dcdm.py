@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from . import paths
 from .errors import BadInput
@@ -43,8 +43,18 @@ class DCDMParams(Params):
     rtol: float = Field(1e-8, ge=0, lt=1, description="stop when ||r|| <= max(rtol ||b||, atol)")
     atol: float = Field(0.0, ge=0)
     maxiter: int | None = Field(None, ge=1, description="default 10 n")
+    stagnation_window: int = Field(
+        500, ge=0, description="breakdown when ||r|| has not halved for this many iterations "
+                               "(a model that no longer helps); 0 disables")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the network runs")
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads for the network")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> DCDMParams:
+        if self.rtol == 0 and self.atol == 0:
+            raise ValueError("rtol and atol are both 0: the run could never stop; set rtol > 0 "
+                             "(e.g. 1e-8) or atol > 0")
+        return self
 
     @field_validator("model")
     @classmethod
@@ -115,7 +125,7 @@ def run_dcdm(problem: Any, p: DCDMParams, callback: Callable[..., None] | None =
 
     direction, meta, setup_s = direction_for(problem, p, job)
     res = dcdm(problem.A, problem.b, direction, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, k=p.k,
-               callback=callback)
+               x0=problem.x0, callback=callback, stagnation_window=p.stagnation_window)
     res.setup_s = setup_s
     res.info["model"] = {k: meta[k] for k in ("architecture", "train_grid", "trained_s", "device", "sha256")
                          if k in meta}

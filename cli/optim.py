@@ -179,7 +179,8 @@ def run_kaczmarz(problem: Any, p: KaczmarzParams, callback: Callable[..., None] 
     setup_s = time.perf_counter() - t
     b = np.asarray(problem.b, dtype=np.float64)
     b_norm = float(np.linalg.norm(b))
-    sol = solver.solve(b, tol=p.rtol * b_norm, maxiter=p.max_epochs * solver.epoch, progress=callback)
+    sol = solver.solve(b, problem.x0, tol=p.rtol * b_norm, maxiter=p.max_epochs * solver.epoch,
+                       progress=callback)
     if sol.interrupted:
         status, reason, message = "interrupted", "signal", f"interrupted after {sol.iterations} sketch steps"
     elif sol.converged:

@@ -70,6 +70,8 @@ class PoissonParams(_RhsFromFile):
     )
     rhs_file: InputFile | None = Field(None, description=".npy, .mtx or text vector")
     obstacles: ObstacleSpec = Field(default_factory=ObstacleSpec)
+    x0: Literal["zeros"] | InputFile = Field(
+        "zeros", description="starting guess of the linear solvers: zeros, or a .npy/.mtx/text vector")
 
     @model_validator(mode="after")
     def _obstacles_assembled(self) -> PoissonParams:
@@ -83,13 +85,15 @@ class MatrixMarketParams(_RhsFromFile):
     path: InputFile = Field(description=".mtx (Matrix Market) or .npz (scipy.sparse) matrix")
     rhs: Literal["ones", "random", "file"] = Field("ones", description="b = 1, Gaussian, or file")
     rhs_file: InputFile | None = Field(None, description=".npy, .mtx or text vector")
+    x0: Literal["zeros"] | InputFile = Field(
+        "zeros", description="starting guess of the linear solvers: zeros, or a .npy/.mtx/text vector")
 
 
 def _build_poisson(p: PoissonParams, seed: int) -> Any:
     from learnsolve.pde.poisson import poisson
 
     rhs_file = paths.resolve(p.rhs_file, None) if p.rhs_file else None
-    return poisson(p.dim, p.n, p.operator, p.rhs, seed, rhs_file, p.obstacles.kwargs(seed))
+    return poisson(p.dim, p.n, p.operator, p.rhs, seed, rhs_file, p.obstacles.kwargs(seed), _x0_file(p))
 
 
 def _poisson_memory(p: PoissonParams) -> int:
@@ -102,7 +106,13 @@ def _build_matrix_market(p: MatrixMarketParams, seed: int) -> Any:
     from learnsolve.pde.matrix_market import matrix_market
 
     rhs_file = paths.resolve(p.rhs_file, None) if p.rhs_file else None
-    return matrix_market(paths.resolve(p.path, None), p.rhs, seed, rhs_file)
+    return matrix_market(paths.resolve(p.path, None), p.rhs, seed, rhs_file, _x0_file(p))
+
+
+def _x0_file(p: PoissonParams | MatrixMarketParams) -> Any:
+    """The x0 file (loaded, length-checked, with the problem: a bad one is exit 2 before any run
+    directory), or None for zeros."""
+    return None if p.x0 == "zeros" else paths.resolve(p.x0, None)
 
 
 class ShiftedLaplacianParams(Params):
@@ -237,9 +247,34 @@ class SORParams(Params):
 class AmgOptions(Params):
     method: Literal["sa", "rs"] = Field("sa", description="smoothed aggregation or Ruge-Stueben")
     cycle: Literal["V", "W", "F"] = "V"
+    smoother: Literal["gauss_seidel", "block_gauss_seidel", "jacobi", "block_jacobi", "richardson",
+                      "chebyshev", "sor", "schwarz"] | None = Field(
+        None, description="pre- and post-smoother (Gauss-Seidel family sweeps symmetrically); "
+                          "default PyAMG's")
+    strength: Literal["symmetric", "classical", "evolution", "algebraic_distance", "affinity",
+                      "energy_based"] | None = Field(None, description="strength of connection; "
+                                                                       "default PyAMG's")
+    max_levels: int | None = Field(None, ge=1, le=100, description="hierarchy depth; default PyAMG's")
+    coarse_solver: Literal["splu", "lu", "cholesky", "pinv", "pinv2"] | None = Field(
+        None, description="solver on the coarsest level; default PyAMG's")
+
+    def kwargs(self) -> dict[str, Any]:
+        """The options given, as :class:`~learnsolve.solvers.precond.AMG` takes them."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
-class CGParams(Params):
+class _Tolerance(Params):
+    """rtol and atol together: at least one must be positive, else a run could never stop."""
+
+    @model_validator(mode="after")
+    def _reachable(self) -> _Tolerance:
+        if self.rtol == 0 and self.atol == 0:
+            raise ValueError("rtol and atol are both 0: the run could never stop; set rtol > 0 "
+                             "(e.g. 1e-8) or atol > 0")
+        return self
+
+
+class CGParams(_Tolerance):
     type: Literal["cg"] = "cg"
     rtol: float = Field(1e-8, ge=0, lt=1, description="stop when ||r|| <= max(rtol ||b||, atol)")
     atol: float = Field(0.0, ge=0)
@@ -248,7 +283,9 @@ class CGParams(Params):
     omega: Omega = Field(1.0, description="SSOR relaxation factor, or a tuner (sequences)")
     amg: AmgOptions = Field(default_factory=AmgOptions)
     dtol: float = Field(1e5, gt=1, description="diverged when ||r|| > dtol ||r_0||")
-    stagnation_window: int = Field(200, ge=0, description="0 disables the stagnation test")
+    stagnation_window: int = Field(
+        200, ge=0, description="breakdown when ||b - Ax|| has not halved for this many iterations "
+                               "after a residual replacement at the rounding limit; 0 disables")
 
 
 def _check_symmetric(problem: Any) -> None:
@@ -298,7 +335,7 @@ def cg_preconditioner(problem: Any, p: CGParams) -> Any:
     if p.preconditioner == "ssor":
         options = {"omega": p.omega}
     elif p.preconditioner == "amg":
-        options = {"method": p.amg.method, "cycle": p.amg.cycle}
+        options = p.amg.kwargs()
     return make_preconditioner(p.preconditioner, problem.A, **options)
 
 
@@ -316,7 +353,7 @@ def _run_cg(problem: Any, p: CGParams, callback: Callable[..., None] | None = No
         method = "ssor-pcg" if p.preconditioner == "ssor" else "cg"
         return _run_relaxation(problem, method, p, callback, job, run_dir)
     M = cg_preconditioner(problem, p)
-    result = cg(problem.A, problem.b, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, M=M,
+    result = cg(problem.A, problem.b, problem.x0, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, M=M,
                 callback=callback, dtol=p.dtol, stagnation_window=p.stagnation_window)
     return from_solve(result, problem)
 
@@ -329,7 +366,7 @@ def _run_sor(problem: Any, p: SORParams, callback: Callable[..., None] | None = 
 
     if is_sequence(problem):
         return _run_relaxation(problem, "sor", p, callback, job, run_dir)
-    result = sor(problem.A, problem.b, omega=p.omega, rtol=p.rtol, maxiter=p.maxiter,
+    result = sor(problem.A, problem.b, problem.x0, omega=p.omega, rtol=p.rtol, maxiter=p.maxiter,
                  ordering=p.ordering, dtol=p.dtol, callback=callback)
     return from_solve(result, problem)
 

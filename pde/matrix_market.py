@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.operators import CsrOperator
 
-from .problem import LinearProblem, check_finite, make_rhs
+from .problem import LinearProblem, check_finite, load_x0, make_rhs
 
 
 def read_matrix(path: str | Path) -> sp.csr_matrix:
@@ -51,11 +51,15 @@ def matrix_market(
     rhs: str = "ones",
     seed: int = 0,
     rhs_file: str | Path | None = None,
+    x0_file: str | Path | None = None,
 ) -> LinearProblem:
+    """A x = b with A read from ``path``, b from ``rhs`` (``ones``, ``random`` or ``file``:
+    ``rhs_file``), and a starting guess ``x0`` from ``x0_file`` (None: zeros)."""
     a = read_matrix(path)
     b = make_rhs(rhs, a.shape[0], seed, rhs_file)
     return LinearProblem(
         A=CsrOperator(a),
         b=b,
+        x0=load_x0(x0_file, a.shape[0]),
         info={"unknowns": a.shape[0], "nnz": int(a.nnz), "path": str(path)},
     )

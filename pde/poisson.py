@@ -12,7 +12,7 @@ import numpy as np
 
 from learnsolve.solvers.operators import CsrOperator, StencilLaplacian, laplacian_csr
 
-from .problem import LinearProblem, make_rhs
+from .problem import LinearProblem, load_x0, make_rhs
 
 
 def grid(dim: int, n: int) -> list[np.ndarray]:
@@ -46,17 +46,21 @@ def poisson(
     seed: int = 0,
     rhs_file: str | Path | None = None,
     obstacles: dict | None = None,
+    x0_file: str | Path | None = None,
 ) -> LinearProblem:
     """Build the Poisson system.
 
     ``rhs``: ``ones`` (f = 1), ``random`` (seeded Gaussian b), ``manufactured`` (f from the
     known solution above, which is returned as ``x_exact``), or ``file`` (b read from
-    ``rhs_file``, used as is). ``obstacles``: keyword arguments of
+    ``rhs_file``, used as is). ``x0_file``: a starting guess for the linear solvers (.npy, .mtx
+    or text, one value per unknown), returned as ``x0``; None means zeros. ``obstacles``: keyword arguments of
     :func:`.obstacles.obstacle_mask` (``kind``, ``count``, ...); the unknowns are then the fluid
     cells, the operator is assembled, and the problem carries the fluid ``mask``.
     """
     if obstacles and obstacles.get("kind", "none") != "none":
-        return _with_obstacles(dim, n, rhs, seed, rhs_file, obstacles)
+        problem = _with_obstacles(dim, n, rhs, seed, rhs_file, obstacles)
+        problem.x0 = load_x0(x0_file, problem.n)
+        return problem
     h = 1.0 / (n + 1)
     N = n**dim
     x_exact = None
@@ -73,6 +77,7 @@ def poisson(
         b=b,
         x_exact=x_exact,
         grid_shape=(n,) * dim,
+        x0=load_x0(x0_file, N),
         info={"unknowns": N, "h": h, "operator": operator},
     )
 

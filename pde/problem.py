@@ -24,6 +24,7 @@ class LinearProblem:
     x_exact: np.ndarray | None = None
     grid_shape: tuple[int, ...] | None = None
     mask: np.ndarray | None = None  # fluid cells of a grid with obstacles: x lives on mask's True cells
+    x0: np.ndarray | None = None  # starting guess of the linear solvers (None: zeros)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -38,8 +39,9 @@ class LinearProblem:
         return {"error_max": float(np.abs(e).max()), "error_rms": float(np.sqrt(np.mean(e * e)))}
 
 
-def load_vector(path: str | Path, n: int) -> np.ndarray:
-    """Read a vector of length n from .npy, Matrix Market (.mtx) or whitespace text."""
+def load_vector(path: str | Path, n: int, param: str = "rhs_file") -> np.ndarray:
+    """Read a vector of length n from .npy, Matrix Market (.mtx) or whitespace text; errors name
+    the key ``param`` that gave the path."""
     path = Path(path)
     try:
         if path.suffix == ".npy":
@@ -54,11 +56,16 @@ def load_vector(path: str | Path, n: int) -> np.ndarray:
         v = np.asarray(v, dtype=np.float64).ravel()
     except (OSError, ValueError, TypeError, EOFError) as exc:  # EOFError: an empty .npy
         why = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"{path}: cannot read vector: {why}", "rhs_file") from None
+        raise InputError(f"{path}: cannot read vector: {why}", param) from None
     if v.shape[0] != n:
-        raise InputError(f"{path}: vector has length {v.shape[0]}, the matrix has {n} rows", "rhs_file")
-    check_finite(v, str(path), "rhs_file")
+        raise InputError(f"{path}: vector has length {v.shape[0]}, the matrix has {n} rows", param)
+    check_finite(v, str(path), param)
     return v
+
+
+def load_x0(path: str | Path | None, n: int) -> np.ndarray | None:
+    """The starting guess from ``path`` (None: zeros, i.e. no x0)."""
+    return None if path is None else load_vector(path, n, "x0")
 
 
 def check_finite(v: np.ndarray, what: str, param: str | None = None) -> None:

@@ -10,7 +10,12 @@ map computes in; the map sees a unit-norm residual, so scaling b changes nothing
 
 Stops like :func:`.cg.cg`: ||r|| <= max(rtol ||b||, atol) on the recurrence residual, confirmed on
 b - A x. ``breakdown`` when a direction has q'A q <= 0 after orthogonalisation (the map returned
-something in the span of the previous directions, or zero).
+something in the span of the previous directions, or zero), and ``breakdown``/``stagnation`` when
+the true residual ||b - A x|| (checked every ``CHECK_EVERY`` iterations, as CG checks it) has not
+halved for ``stagnation_window`` iterations: the map's directions no longer reduce the error (an
+untrained or foreign model), or rounding has stopped progress. Unlike CG's, a good direction map
+makes the residual fall steadily, so a long window without halving is not a healthy run. As in
+CG, a run that does not converge returns the best iterate it checked.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .cg import CHECK_EVERY
 from .operators import as_operator
 from .result import SolveResult
 
@@ -28,9 +34,12 @@ from .result import SolveResult
 def dcdm(A: Any, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *, rtol: float = 1e-8,
          atol: float = 0.0, maxiter: int | None = None, k: int = 2, x0: np.ndarray | None = None,
          callback: Callable[[int, float], None] | None = None,
-         record: list[np.ndarray] | None = None) -> SolveResult:
+         record: list[np.ndarray] | None = None, stagnation_window: int = 500,
+         keep_best: bool = True) -> SolveResult:
     """``direction(r)`` -> a search direction for the unit residual r; ``record``: a list the
-    A-orthogonalised directions are appended to (for checks)."""
+    A-orthogonalised directions are appended to (for checks); ``stagnation_window``: see the
+    module docstring (0 disables the test); ``keep_best=False`` returns the last iterate (the one
+    of least A-norm error) instead of the best checked one when the run does not converge."""
     op = as_operator(A)
     b = np.asarray(b, dtype=np.float64)
     n = b.size
@@ -40,6 +49,8 @@ def dcdm(A: Any, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *
     b_norm = float(np.linalg.norm(b))
     target = max(rtol * b_norm, atol)
     norms = [float(np.linalg.norm(r))]
+    best_x, best_norm, best_at = x.copy(), norms[0], 0
+    halved_at, halved_norm = 0, norms[0]
     P: list[np.ndarray] = []  # the last k directions, their A-products and p'Ap
     AP: list[np.ndarray] = []
     pAp: list[float] = []
@@ -50,14 +61,25 @@ def dcdm(A: Any, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *
     try:
         while True:
             rn = norms[-1]
-            if rn <= target:
-                true = float(np.linalg.norm(b - op @ x))
+            if rn <= target or (it % CHECK_EVERY == 0 and it > 0):
+                true_r = b - op @ x
+                true = float(np.linalg.norm(true_r))
                 if true <= target * 1.0001 or rn == 0.0:
                     status, reason, message = "converged", "rtol", f"||r|| = {true:.3e} <= {target:.3e}"
                     break
-                r = b - op @ x  # the recurrence drifted: continue from the true residual
-                norms[-1] = true
-                continue
+                if true < best_norm:
+                    best_x[:], best_norm, best_at = x, true, it
+                if true <= 0.5 * halved_norm:
+                    halved_at, halved_norm = it, true
+                elif stagnation_window and it - halved_at >= stagnation_window:
+                    status, reason = "breakdown", "stagnation"
+                    message = (f"stagnation: ||b - Ax|| = {best_norm:.3e} (target {target:.3e}) has not "
+                               f"halved in {it - halved_at} iterations: the directions no longer help")
+                    break
+                if rn <= target:
+                    r = true_r  # the recurrence drifted: continue from the true residual
+                    norms[-1] = true
+                    continue
             if it >= maxiter:
                 break
             t = time.perf_counter()
@@ -92,9 +114,15 @@ def dcdm(A: Any, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *
                 break
     except KeyboardInterrupt:
         status, reason, message = "interrupted", "signal", f"interrupted after {it} iterations"
+    true = float(np.linalg.norm(b - op @ x))
+    last = it
+    if keep_best and status != "converged" and not true <= best_norm:  # the best iterate, not the last
+        x, true, last = best_x, float(np.linalg.norm(b - op @ best_x)), best_at
+    if status != "converged" and reason != "stagnation":
+        message += f"; returning the iterate of iteration {last}, ||b - Ax|| = {true:.3e}"
     solve_s = time.perf_counter() - t0
     return SolveResult(x=x, status=status, reason=reason, message=message, iterations=it,
-                       residual_norms=np.asarray(norms), residual_norm=float(np.linalg.norm(b - op @ x)),
+                       residual_norms=np.asarray(norms), residual_norm=true,
                        b_norm=b_norm, solve_s=solve_s,
-                       info={"k": k, "direction_s": map_s,
+                       info={"k": k, "direction_s": map_s, "best_iteration": last,
                              "direction_ms_per_call": 1e3 * map_s / max(it, 1)})

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from .errors import InputError
 from .kernels import blas
 from .kernels import csr as csr_kernels
-from .operators import Operator
+from .operators import Operator, as_operator
 
 NAMES = ("none", "jacobi", "ssor", "ic0", "amg")
 
@@ -94,12 +94,12 @@ class IC0(Preconditioner):
 
     def __init__(self, op: Operator, max_shift_tries: int = 20):
         super().__init__()
+        _positive_diagonal(op.to_csr().diagonal(), "ic0")
         low = sp.tril(op.to_csr(), format="csr")
         low.sort_indices()
         diag_last = low.indices[low.indptr[1:] - 1] == np.arange(op.n)
         if np.any(np.diff(low.indptr) == 0) or not np.all(diag_last):
             raise InputError("ic0 needs every diagonal entry of the matrix to be stored")
-        _positive_diagonal(low.data[low.indptr[1:] - 1], "ic0")
         shift = 0.0
         for _ in range(max_shift_tries):
             data = low.data.copy()
@@ -119,23 +119,54 @@ class IC0(Preconditioner):
         return csr_kernels.ic0_apply_dot(low.indptr, low.indices, low.data, r, z)
 
 
+AMG_SMOOTHERS = ("gauss_seidel", "block_gauss_seidel", "jacobi", "block_jacobi", "richardson",
+                 "chebyshev", "sor", "schwarz")
+"""PyAMG relaxation methods offered as ``smoother``; the Gauss-Seidel family sweeps symmetrically
+(forward then backward), so the V-cycle stays symmetric, as CG needs."""
+AMG_STRENGTHS = ("symmetric", "classical", "evolution", "algebraic_distance", "affinity",
+                 "energy_based")
+AMG_COARSE_SOLVERS = ("splu", "lu", "cholesky", "pinv", "pinv2")
+_SYMMETRIC_SWEEP = ("gauss_seidel", "block_gauss_seidel", "sor", "schwarz")
+
+
 class AMG(Preconditioner):
-    """One V- (or W-) cycle of a PyAMG hierarchy: smoothed aggregation (``sa``) or
-    classical Ruge-Stueben (``rs``)."""
+    """One V- (or W-, F-) cycle of a PyAMG hierarchy: smoothed aggregation (``sa``) or
+    classical Ruge-Stueben (``rs``).
+
+    ``smoother`` (one of :data:`AMG_SMOOTHERS`, pre- and post-smoother alike), ``strength``
+    (:data:`AMG_STRENGTHS`), ``max_levels`` and ``coarse_solver`` (:data:`AMG_COARSE_SOLVERS`)
+    are passed to PyAMG; None keeps PyAMG's default for the method. Other keyword arguments go
+    to the PyAMG solver as they are.
+    """
 
     name = "amg"
 
-    def __init__(self, op: Operator, method: str = "sa", cycle: str = "V", **kwargs: Any):
+    def __init__(self, op: Operator, method: str = "sa", cycle: str = "V", smoother: str | None = None,
+                 strength: str | None = None, max_levels: int | None = None,
+                 coarse_solver: str | None = None, **kwargs: Any):
         super().__init__()
         import pyamg
 
+        _check_choice("amg method", method, ("sa", "rs"))
+        _check_choice("amg cycle", cycle, ("V", "W", "F"))
         a = op.to_csr()
-        if method == "sa":
-            self.ml = pyamg.smoothed_aggregation_solver(a, **kwargs)
-        elif method == "rs":
-            self.ml = pyamg.ruge_stuben_solver(a, **kwargs)
-        else:
-            raise InputError(f"amg method must be 'sa' or 'rs', got {method!r}")
+        _positive_diagonal(a.diagonal(), "amg")
+        if smoother is not None:
+            _check_choice("amg smoother", smoother, AMG_SMOOTHERS)
+            relax = (smoother, {"sweep": "symmetric"}) if smoother in _SYMMETRIC_SWEEP else smoother
+            kwargs.update(presmoother=relax, postsmoother=relax)
+        if strength is not None:
+            _check_choice("amg strength", strength, AMG_STRENGTHS)
+            kwargs["strength"] = strength
+        if max_levels is not None:
+            if max_levels < 1:
+                raise InputError(f"amg max_levels must be at least 1, got {max_levels}")
+            kwargs["max_levels"] = int(max_levels)
+        if coarse_solver is not None:
+            _check_choice("amg coarse_solver", coarse_solver, AMG_COARSE_SOLVERS)
+            kwargs["coarse_solver"] = coarse_solver
+        build = pyamg.smoothed_aggregation_solver if method == "sa" else pyamg.ruge_stuben_solver
+        self.ml = build(a, **kwargs)
         self.m = self.ml.aspreconditioner(cycle=cycle)
         self.info = {
             "method": method,
@@ -143,11 +174,19 @@ class AMG(Preconditioner):
             "levels": len(self.ml.levels),
             "operator_complexity": float(self.ml.operator_complexity()),
             "grid_complexity": float(self.ml.grid_complexity()),
+            **{k: v for k, v in (("smoother", smoother), ("strength", strength),
+                                 ("max_levels", max_levels), ("coarse_solver", coarse_solver))
+               if v is not None},
         }
 
     def apply_dot(self, r: np.ndarray, z: np.ndarray) -> float:
         z[:] = self.m.matvec(r)
         return blas.dot(r, z)
+
+
+def _check_choice(what: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InputError(f"{what} must be one of {', '.join(choices)}, got {value!r}")
 
 
 class LinearOperatorPreconditioner(Preconditioner):
@@ -167,9 +206,13 @@ class LinearOperatorPreconditioner(Preconditioner):
         return blas.dot(r, z)
 
 
-def make_preconditioner(name: str, op: Operator, **options: Any) -> Preconditioner | None:
-    """Build the preconditioner ``name`` for ``op``; its ``setup_s`` records the build time."""
+def make_preconditioner(name: str, op: Any, **options: Any) -> Preconditioner | None:
+    """Build the preconditioner ``name`` for ``op`` (an :class:`~.operators.Operator`, a scipy
+    sparse matrix or a dense array, as :func:`.cg.cg` accepts); its ``setup_s`` records the
+    build time. A matrix that cannot suit it (a zero or negative diagonal entry, ...) raises
+    :class:`~.errors.InputError`."""
     t0 = time.perf_counter()
+    op = as_operator(op)
     if name == "none":
         return None
     if name == "jacobi":
