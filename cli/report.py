@@ -353,8 +353,9 @@ def kind_table(kind: str, runs: list[tuple[Path, Record]]) -> Table:
     columns.append(("total s", _t("total_s")))
     table = Table(title=f"learnsolve runs: {TITLES[kind]}")
     heads = ["run", "problem", "solver", "status"] if kind != "training" else ["run", "status"]
-    for head in heads:
-        table.add_column(head, overflow="fold")
+    widest = max(len(d.name) for d, _ in runs)
+    for head in heads:  # a run's folder name is kept whole: users copy it
+        table.add_column(head, overflow="fold", min_width=widest if head == "run" else None)
     for head, _ in columns:
         table.add_column(head, justify="right", overflow="fold")
     for d, rec in runs:
