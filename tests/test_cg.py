@@ -75,7 +75,8 @@ def test_pyamg_gallery_matrices_solve_to_tolerance(name, prec):
     cond = np.linalg.cond(a.toarray())
     assert np.linalg.norm(res.x - x) / np.linalg.norm(x) < 1e-10 * cond
     _, _, its_ref = scipy_cg(a, b, 1e-10, M=scipy_m(prec, op, a))
-    assert abs(res.iterations - its_ref) <= 1
+    # at rtol 1e-10 the summation order (threads) moves the count by a few on the worst-conditioned one
+    assert abs(res.iterations - its_ref) <= max(1, 0.01 * its_ref)
 
 
 def test_initial_guess_and_zero_rhs():
@@ -116,7 +117,9 @@ def test_history_and_callback_agree_with_true_residual():
 
 
 def test_indefinite_matrix_is_a_breakdown():
-    a = sp.diags(np.r_[np.linspace(1, 2, 10), -np.linspace(1, 2, 10)]).tocsr()
+    # not a mirror-image spectrum: there p'Ap cancels to a rounding-sized number whose sign (and so
+    # breakdown or dtol divergence) depends on the summation order, i.e. the thread count
+    a = sp.diags(np.r_[np.linspace(1, 2, 10), -np.linspace(1, 3, 10)]).tocsr()
     res = cg(a, np.ones(20), rtol=1e-10)
     assert res.status == "breakdown" and res.reason == "indefinite_matrix"
     assert np.all(np.isfinite(res.x))
