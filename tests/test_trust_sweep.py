@@ -29,10 +29,27 @@ def write(path: Path, sweep: object, name: str = "sw", **extra: object) -> Path:
     return path
 
 
+STARTED: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_strays():
+    """Whatever a test's sweep left behind (a failing test's orphans) ends with the test."""
+    yield
+    while STARTED:
+        try:
+            os.killpg(STARTED.pop(), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def start(cli_argv: list[str], *args: object) -> subprocess.Popen:
+    """The real program in its own process group (so the test can signal the group)."""
     env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([*cli_argv, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([*cli_argv, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, start_new_session=True)
+    STARTED.append(proc.pid)
+    return proc
 
 
 def children(pid: int) -> set[int]:
@@ -202,25 +219,40 @@ def test_a_dying_worker_fails_its_own_point_only(cli_argv, tmp_path):
 # Dask options and batch scripts
 
 
-def test_missing_scheduler_file_is_one_line_at_once(run_cli, tmp_path):
+def finish(proc: subprocess.Popen, timeout: float) -> tuple[int, str]:
+    """(exit code, stderr), or a failure when the program is still running after ``timeout``."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"still running after {timeout} s")
+    return proc.returncode, err
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_missing_scheduler_file_is_one_line_at_once(cli_argv, tmp_path):
     job = write(tmp_path / "j.yaml", {"problem.n": [8, 12]})
-    res = run_cli("sweep", job, "--out", tmp_path / "out", "--executor", "dask",
-                  "--scheduler-file", tmp_path / "missing.json")
-    assert res.exit_code == 2
-    assert "missing.json: no such file" in error_line(res)
+    code, err = finish(start(cli_argv, "sweep", job, "--out", tmp_path / "out", "--executor", "dask",
+                             "--scheduler-file", tmp_path / "missing.json"), timeout=30)
+    assert code == 2
+    assert "missing.json: no such file" in one_line(err)
     assert not (tmp_path / "out").exists()
 
 
-def test_unreachable_scheduler_is_one_line_and_leaves_nothing(run_cli, tmp_path):
+def test_unreachable_scheduler_is_one_line_and_leaves_nothing(cli_argv, tmp_path):
     pytest.importorskip("dask.distributed")
     job = write(tmp_path / "j.yaml", {"problem.n": [8, 12]})
-    t = time.monotonic()
-    res = run_cli("sweep", job, "--out", tmp_path / "out", "--executor", "dask",
-                  "--scheduler", "tcp://127.0.0.1:1", "--connect-timeout", "1")
-    assert res.exit_code == 2
-    line = error_line(res)
+    code, err = finish(start(cli_argv, "sweep", job, "--out", tmp_path / "out", "--executor", "dask",
+                             "--scheduler", "tcp://127.0.0.1:1", "--connect-timeout", "1"), timeout=30)
+    assert code == 2
+    line = one_line(err)
     assert "tcp://127.0.0.1:1" in line and "cannot connect" in line
-    assert time.monotonic() - t < 30
     assert not (tmp_path / "out").exists()
 
 
