@@ -289,7 +289,8 @@ def _report_sweep(sw: Any, spec: Any, results: dict[int, dict[str, Any]], stop: 
     lost = ("failed",) if stop.signum is not None else ("failed", "interrupted")
     failed = sorted(k for k, r in results.items() if r["status"] in lost)
     for k in failed:
-        click.echo(f"learnsolve: point {k} {results[k]['status']}: {results[k]['message']}", err=True)
+        click.echo(f"learnsolve: point {k} {results[k]['status']}: {sw.one_line(results[k]['message'])}",
+                   err=True)
     if stop.signum is not None:
         stopped = sorted(k for k, r in results.items() if r["status"] == "interrupted")
         click.echo(f"learnsolve: sweep interrupted ({_signal_name(stop.signum)}); points interrupted: "

@@ -320,12 +320,13 @@ def run_point(data: dict[str, Any], source: str, folder: str, threads: int) -> d
     except BadInput as exc:
         return {"status": "failed", "exit_code": 2, "message": str(exc)}
     except Exception as exc:  # a failing point must not stop the others
-        return {"status": "failed", "exit_code": 1, "message": _one_line(f"{type(exc).__name__}: {exc}")}
+        return {"status": "failed", "exit_code": 1, "message": one_line(f"{type(exc).__name__}: {exc}")}
     return {"status": record["status"], "exit_code": code, "message": record["message"],
-            "run_dir": str(run_dir)}
+            "run_dir": str(run_dir) if run_dir else ""}
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """The first non-empty line of a message (a compiler's error can fill a screen)."""
     lines = [line for line in str(text).splitlines() if line.strip()]
     return lines[0] if lines else str(text)
 
@@ -402,7 +403,8 @@ class _Worker:
 
     def __init__(self, ctx: Any, threads: int) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child, threads), name="learnsolve-sweep-worker")
+        self.process = ctx.Process(target=_serve, args=(child, threads, os.getpid()),
+                                   name="learnsolve-sweep-worker")
         self.point: Point | None = None
         self.signalled_at = 0.0
         # started with SIGINT/SIGTERM blocked (the mask is inherited): the worker installs its own
@@ -522,15 +524,21 @@ class _Pool:
                     pass
 
 
-def _serve(conn: Any, threads: int) -> None:
+def _serve(conn: Any, threads: int, parent: int) -> None:
     """A worker's loop: run the points the sweep sends until it sends None or goes away.
 
-    A signal between points is left to the sweep (which stops sending them); a signal during a
-    point's run ends it as ``interrupted`` (the run's own handler)."""
+    A signal during a point's run ends it as ``interrupted`` (the run's own handler). Any other
+    signal is left to the sweep, which stops sending points and repeats it while a point runs;
+    only when the sweep (``parent``) is gone does the worker stop on its own."""
+
+    def orphaned(signum: int, frame: Any) -> None:
+        if os.getppid() != parent:
+            raise KeyboardInterrupt
+
     for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, lambda signum, frame: None)
+        signal.signal(s, orphaned)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    _end_with_parent()
+    _end_with_parent(parent)
     try:
         while True:
             task = conn.recv()
@@ -541,7 +549,7 @@ def _serve(conn: Any, threads: int) -> None:
         return
 
 
-def _end_with_parent() -> None:
+def _end_with_parent(parent: int) -> None:
     """Linux: a worker whose sweep is killed (SIGKILL) gets SIGTERM, so its point writes its result
     as interrupted instead of running on unowned."""
     if not sys.platform.startswith("linux"):
@@ -553,7 +561,7 @@ def _end_with_parent() -> None:
         libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the sweep died before the call above
+    if os.getppid() != parent:  # the sweep died before the call above
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -614,7 +622,7 @@ def _scheduler_address(path: Path) -> str:
         raise BadInput(f"--scheduler-file {path}: no such file (start the scheduler with "
                        f"dask scheduler --scheduler-file {path})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"--scheduler-file {path}: not a Dask scheduler file: {_one_line(str(exc))}") from None
+        raise BadInput(f"--scheduler-file {path}: not a Dask scheduler file: {one_line(str(exc))}") from None
     address = info.get("address") if isinstance(info, dict) else None
     if not isinstance(address, str) or not address:
         raise BadInput(f"--scheduler-file {path}: not a Dask scheduler file (no address)")
@@ -632,7 +640,7 @@ def _client(client_type: Any, address: str, timeout: float) -> Any:
         return client_type(address, timeout=f"{timeout}s")
     except (OSError, TimeoutError, ValueError) as exc:
         raise BadInput(f"--scheduler {address}: cannot connect to the Dask scheduler within "
-                       f"{timeout:g} s: {_one_line(str(exc)) or type(exc).__name__}") from None
+                       f"{timeout:g} s: {one_line(str(exc)) or type(exc).__name__}") from None
     finally:
         for q, level in zip(quiet, levels, strict=True):
             q.setLevel(level)
@@ -648,7 +656,7 @@ def run_dask(sweep: Sweep, pending: list[Point], target: DaskTarget) -> dict[int
         try:
             results[p.index] = fut.result()
         except Exception as exc:
-            results[p.index] = {"status": "failed", "exit_code": 1, "message": _one_line(str(exc))}
+            results[p.index] = {"status": "failed", "exit_code": 1, "message": one_line(str(exc))}
     return results
 
 

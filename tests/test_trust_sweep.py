@@ -18,8 +18,9 @@ import pytest
 import yaml
 from clihelpers import error_line
 
-SLOW = {"type": "sor", "omega": 1.0, "rtol": 1.0e-15, "maxiter": 10_000_000}
-"""Gauss-Seidel to a tolerance it cannot reach: a point that runs until it is signalled."""
+SLOW = {"type": "sor", "omega": 0.2, "rtol": 1.0e-300, "maxiter": 100_000_000}
+"""Under-relaxed SOR to the rounding floor on 256^2 unknowns: minutes, so a point runs until it
+is signalled."""
 
 
 def write(path: Path, sweep: object, name: str = "sw", **extra: object) -> Path:
@@ -114,7 +115,7 @@ def started_points(out: Path) -> list[int]:
 
 @pytest.fixture
 def slow_sweep(tmp_path: Path) -> Path:
-    job = {"name": "slow", "problem": {"type": "poisson", "dim": 2, "n": 64, "rhs": "random"},
+    job = {"name": "slow", "problem": {"type": "poisson", "dim": 2, "n": 256, "rhs": "random"},
            "solver": SLOW, "sweep": {"seed": [0, 1, 2, 3, 4]}}
     path = tmp_path / "slow.yaml"
     path.write_text(yaml.safe_dump(job))
@@ -167,6 +168,23 @@ def test_ctrl_c_on_the_process_group_stops_a_pool_sweep(cli_argv, slow_sweep, tm
     check_stopped(tmp_path / "out", workers)
 
 
+def test_workers_of_a_killed_sweep_end_their_points(cli_argv, slow_sweep, tmp_path):
+    """SIGKILL cannot be caught by the sweep: its workers are told by the kernel (Linux)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("parent-death signal is Linux only")
+    out = tmp_path / "out"
+    proc = start(cli_argv, "sweep", slow_sweep, "--out", out, "--workers", "2")
+    wait_for(lambda: started_points(out))
+    workers = children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)  # returns once the workers, which hold its pipes, are gone
+    wait_for(lambda: not any(alive(pid) for pid in workers), timeout=5)
+    dirs = run_dirs(only_sweep_dir(out))
+    started = [runs[0] for runs in dirs.values() if runs]
+    assert started and all(json.loads((r / "result.json").read_text())["status"] == "interrupted"
+                           for r in started)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_during_index_point(cli_argv, slow_sweep, tmp_path, signum):
     out = tmp_path / "out"
@@ -188,7 +206,7 @@ def test_signal_during_index_point(cli_argv, slow_sweep, tmp_path, signum):
 
 
 def test_a_dying_worker_fails_its_own_point_only(cli_argv, tmp_path):
-    job = {"name": "die", "problem": {"type": "poisson", "dim": 2, "n": 64, "rhs": "random"},
+    job = {"name": "die", "problem": {"type": "poisson", "dim": 2, "n": 256, "rhs": "random"},
            "solver": SLOW, "sweep": {"zip": {"solver.maxiter": [10_000_000, 20, 30, 40],
                                              "seed": [0, 1, 2, 3]}}}
     path = tmp_path / "die.yaml"
