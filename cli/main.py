@@ -259,10 +259,11 @@ def sweep(job: Path, overrides: tuple[str, ...], out: Path | None, dry_run: bool
     for kind, target in (("slurm", emit_sbatch), ("pbs", emit_pbs)):
         if target is not None:
             text = sw.batch_script(spec, kind, overrides)
+            if target != "-" and Path(target).exists():
+                raise BadInput(f"{target}: exists; choose a new file name")
+            spec.directory.mkdir(parents=True, exist_ok=True)  # the batch system writes its logs there
             if target == "-":
                 click.echo(text, nl=False)
-            elif Path(target).exists():
-                raise BadInput(f"{target}: exists; choose a new file name")
             else:
                 Path(target).write_text(text)
             return
@@ -273,7 +274,7 @@ def sweep(job: Path, overrides: tuple[str, ...], out: Path | None, dry_run: bool
         try:
             results = _run_sweep(sw, spec, index, executor, workers, scheduler, scheduler_file,
                                  connect_timeout, stop)
-        except KeyboardInterrupt:  # a signal before any point started, or during a Dask sweep
+        except KeyboardInterrupt:  # a signal while connecting to or waiting for Dask
             results = {}
         stop.raising = False  # a later signal must not cut the table short
         _report_sweep(sw, spec, results, stop, index)
@@ -323,9 +324,13 @@ def _run_sweep(sw: Any, spec: Any, index: int | None, executor: str, workers: in
     """Connect (Dask), only then create the point folders, then run what is left."""
     target = None
     if executor == "dask":
+        stop.raising = True
         target = sw.connect_dask(spec, len(sw.unfinished(spec)), workers, scheduler, scheduler_file,
                                  connect_timeout)
+        stop.raising = False
     try:
+        if stop.signum is not None:
+            return {}
         pending = sw.prepare(spec)
         finished = len(spec.points) - len(pending)
         if index is not None:
@@ -335,6 +340,7 @@ def _run_sweep(sw: Any, spec: Any, index: int | None, executor: str, workers: in
         if stop.signum is not None:
             return {}
         if target is not None:
+            stop.raising = True  # points run in Dask's processes: stop waiting, close the cluster
             return sw.run_dask(spec, pending, target)
         return sw.run_local(spec, pending, workers if index is None else 1, stop)
     finally:

@@ -333,11 +333,12 @@ def one_line(text: str) -> str:
 
 class Stop:
     """SIGINT/SIGTERM during a sweep: the first one is remembered (later ones change nothing) and,
-    while ``raising``, also raised as KeyboardInterrupt to end what this process is doing."""
+    while ``raising``, also raised as KeyboardInterrupt to end what this process is doing (a
+    point run here, waiting for Dask); otherwise the sweep checks ``signum`` between steps."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self.raising = True
+        self.raising = False
         self._old: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
@@ -367,10 +368,13 @@ def run_inline(sweep: Sweep, pending: list[Point], threads: int, stop: Stop) -> 
     for p in pending:
         if stop.signum:
             break
+        stop.raising = True
         try:
             res = run_point(p.data, str(sweep.source), str(p.folder(sweep.directory)), threads)
         except KeyboardInterrupt:  # before the point's run had its own handler
             break
+        finally:
+            stop.raising = False
         results[p.index] = res
         if res["status"] == "interrupted":  # the run's handler took the signal
             stop.signum = stop.signum or res["exit_code"] - 128
@@ -394,7 +398,6 @@ def run_local(sweep: Sweep, pending: list[Point], workers: int | None, stop: Sto
     workers, threads = local_threads(workers, len(pending))
     if workers == 1:
         return run_inline(sweep, pending, threads, stop)
-    stop.raising = False  # the loop below notices the flag within a fraction of a second
     return _Pool(sweep, workers, threads, stop, wait_s).run(pending)
 
 
