@@ -373,7 +373,8 @@ def _cell(v: Any) -> str:
 
 @cli.command()
 @click.argument("sweep_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--plot", "metric", help="Plot this column (e.g. iterations, total_s) ...")
+@click.option("--plot", "metric",
+              help="Plot this column (iterations, relative_residual, setup_s, solve_s, total_s) ...")
 @click.option("--against", help="... against this swept key.")
 @reports_bad_input
 def collect(sweep_dir: Path, metric: str | None, against: str | None) -> None:
