@@ -421,7 +421,10 @@ class _Worker:
 
     def give(self, point: Point, sweep: Sweep) -> None:
         self.point = point
-        self.conn.send((point.data, str(sweep.source), str(point.folder(sweep.directory))))
+        try:
+            self.conn.send((point.data, str(sweep.source), str(point.folder(sweep.directory))))
+        except OSError:  # the worker has just died: answer() reports it as this point's failure
+            pass
 
     def answer(self) -> dict[str, Any] | None:
         """The point's result, or None while it runs; a dead worker's point is failed."""
