@@ -20,16 +20,21 @@ class SignalGuard:
     what they have) and remembers which signal it was; later ones are ignored while the run
     writes its files."""
 
+    repeat = False
+    """Raise again on every later signal until :meth:`hold` (a sweep's points: the first
+    KeyboardInterrupt can be swallowed, e.g. by a ``__del__`` during compilation, and the sweep
+    repeats its signal until the point ends)."""
+
     def __init__(self) -> None:
         self.signum: int | None = None
         self._old: dict[int, Any] = {}
         self._held = False
 
     def _handler(self, signum: int, frame: Any) -> None:
-        if self.signum is None:
-            self.signum = signum
-            if not self._held:
-                raise KeyboardInterrupt
+        first = self.signum is None
+        self.signum = self.signum or signum
+        if (first or self.repeat) and not self._held:
+            raise KeyboardInterrupt
 
     def hold(self) -> None:
         """From here on a signal is only remembered: the run is writing its files (a run that

@@ -364,6 +364,7 @@ class Stop:
 def run_inline(sweep: Sweep, pending: list[Point], threads: int, stop: Stop) -> dict[int, dict[str, Any]]:
     """Points one after another in this process; the first signal ends the running point (its
     run writes result.json, status interrupted) and starts no other."""
+    _repeat_signals()  # a second Ctrl-C still stops a point whose first was swallowed
     results: dict[int, dict[str, Any]] = {}
     for p in pending:
         if stop.signum:
@@ -544,6 +545,7 @@ def _serve(conn: Any, threads: int, parent: int) -> None:
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, orphaned)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    _repeat_signals()
     _end_with_parent(parent)
     try:
         while True:
@@ -555,9 +557,35 @@ def _serve(conn: Any, threads: int, parent: int) -> None:
         return
 
 
+def _repeat_signals() -> None:
+    """A run's KeyboardInterrupt raised inside a ``__del__`` (Numba compiling) is swallowed: let a
+    repeated signal raise again, and keep the swallowed one off the terminal."""
+    from .runner import SignalGuard
+
+    SignalGuard.repeat = True
+    default = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            default(unraisable)
+
+    sys.unraisablehook = hook
+
+
 def _end_with_parent(parent: int) -> None:
-    """Linux: a worker whose sweep is killed (SIGKILL) gets SIGTERM, so its point writes its result
-    as interrupted instead of running on unowned."""
+    """A worker whose sweep is killed (SIGKILL) signals itself, once a second until its point has
+    written its result as interrupted, instead of running on unowned (Linux also sends the
+    parent-death signal at once)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        while True:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, name="learnsolve-sweep-orphan-watch", daemon=True).start()
     if not sys.platform.startswith("linux"):
         return
     try:
@@ -567,8 +595,6 @@ def _end_with_parent(parent: int) -> None:
         libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent:  # the sweep died before the call above
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 # ---------------------------------------------------------------------------------------------
