@@ -168,6 +168,24 @@ def test_ctrl_c_on_the_process_group_stops_a_pool_sweep(cli_argv, slow_sweep, tm
     check_stopped(tmp_path / "out", workers)
 
 
+@pytest.mark.slow
+def test_sigterm_while_the_workers_compile(cli_argv, slow_sweep, tmp_path, monkeypatch):
+    """An empty Numba cache: the signal lands while the workers load or compile their kernels
+    (where a KeyboardInterrupt can be swallowed by a ``__del__``: the sweep repeats its signal);
+    the points still stop, with their results."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba-cache"))
+    out = tmp_path / "out"
+    proc = start(cli_argv, "sweep", slow_sweep, "--out", out, "--workers", "2")
+    wait_for(lambda: started_points(out))
+    workers = children(proc.pid)
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGTERM)
+    code, err = finish(proc, timeout=60)
+    assert code == 143, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    check_stopped(out, workers)
+
+
 def test_workers_of_a_killed_sweep_end_their_points(cli_argv, slow_sweep, tmp_path):
     """SIGKILL cannot be caught by the sweep: its workers are told by the kernel (Linux)."""
     if not sys.platform.startswith("linux"):
