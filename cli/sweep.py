@@ -13,6 +13,7 @@ for them to write their result.json (status ``interrupted``) and exits 130/143.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import itertools
@@ -23,6 +24,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -364,14 +366,14 @@ class Stop:
 def run_inline(sweep: Sweep, pending: list[Point], threads: int, stop: Stop) -> dict[int, dict[str, Any]]:
     """Points one after another in this process; the first signal ends the running point (its
     run writes result.json, status interrupted) and starts no other."""
-    _repeat_signals()  # a second Ctrl-C still stops a point whose first was swallowed
     results: dict[int, dict[str, Any]] = {}
     for p in pending:
         if stop.signum:
             break
         stop.raising = True
         try:
-            res = run_point(p.data, str(sweep.source), str(p.folder(sweep.directory)), threads)
+            with _repeat_signals():  # a second Ctrl-C still stops a point whose first was swallowed
+                res = run_point(p.data, str(sweep.source), str(p.folder(sweep.directory)), threads)
         except KeyboardInterrupt:  # before the point's run had its own handler
             break
         finally:
@@ -545,31 +547,35 @@ def _serve(conn: Any, threads: int, parent: int) -> None:
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, orphaned)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    _repeat_signals()
     _end_with_parent(parent)
     try:
-        while True:
-            task = conn.recv()
-            if task is None:
-                return
-            conn.send(run_point(*task, threads))
+        with _repeat_signals():
+            while True:
+                task = conn.recv()
+                if task is None:
+                    return
+                conn.send(run_point(*task, threads))
     except (EOFError, OSError, KeyboardInterrupt):  # the sweep has gone: nothing left to do
         return
 
 
-def _repeat_signals() -> None:
+@contextlib.contextmanager
+def _repeat_signals() -> Iterator[None]:
     """A run's KeyboardInterrupt raised inside a ``__del__`` (Numba compiling) is swallowed: let a
     repeated signal raise again, and keep the swallowed one off the terminal."""
     from .runner import SignalGuard
 
-    SignalGuard.repeat = True
     default = sys.unraisablehook
 
     def hook(unraisable: Any) -> None:
         if not isinstance(unraisable.exc_value, KeyboardInterrupt):
             default(unraisable)
 
-    sys.unraisablehook = hook
+    SignalGuard.repeat, sys.unraisablehook = True, hook
+    try:
+        yield
+    finally:
+        SignalGuard.repeat, sys.unraisablehook = False, default
 
 
 def _end_with_parent(parent: int) -> None:
