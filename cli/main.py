@@ -245,16 +245,21 @@ def train_dcdm(job: Path, overrides: tuple[str, ...], resume: Path | None, quiet
 
 @cli.command()
 @click.argument("job", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help=SET_HELP + " Swept values: --set 'sweep.problem.n=[64,128]'.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Parent of the sweep directory (default: the job's output.dir).")
 @click.option("--dry-run", is_flag=True, help="List the points and exit.")
-@click.option("--index", type=click.IntRange(min=0), help="Run point K only (a batch array task).")
+@click.option("--index", type=click.IntRange(min=0),
+              help="Run point K only, in this process (a batch array task).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1),
               help="Local processes or LocalCluster workers (default: the CPUs this process may use).")
-@click.option("--scheduler", help="Dask scheduler address (tcp://host:port).")
-@click.option("--scheduler-file", type=click.Path(dir_okay=False), help="Dask scheduler file.")
+@click.option("--scheduler", help="Dask scheduler address (tcp://host:port); with --executor dask.")
+@click.option("--scheduler-file", type=click.Path(dir_okay=False),
+              help="Dask scheduler file; with --executor dask.")
+@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds to wait for the Dask scheduler.")
 @click.option("--emit-sbatch", "emit_sbatch", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write a SLURM array script for all points (- for stdout) and exit.")
 @click.option("--emit-pbs", "emit_pbs", type=click.Path(dir_okay=False, allow_dash=True),
@@ -262,47 +267,117 @@ def train_dcdm(job: Path, overrides: tuple[str, ...], resume: Path | None, quiet
 @reports_bad_input
 def sweep(job: Path, overrides: tuple[str, ...], out: Path | None, dry_run: bool, index: int | None,
           executor: str, workers: int | None, scheduler: str | None, scheduler_file: str | None,
-          emit_sbatch: str | None, emit_pbs: str | None) -> None:
-    """Run a job's sweep: grid over its sweep: keys; exit 4 if any point failed."""
+          connect_timeout: float, emit_sbatch: str | None, emit_pbs: str | None) -> None:
+    """Run a job's sweep: grid over its sweep: keys; exit 4 if any point failed.
+
+    On SIGINT/SIGTERM no new point starts, running points end `interrupted` (their result.json
+    written) and the sweep exits 130/143; rerunning it resumes.
+    """
     from . import sweep as sw
 
+    _check_sweep_options(index, executor, scheduler, scheduler_file, emit_sbatch, emit_pbs)
     spec = sw.load_sweep(job, overrides, out)
     if dry_run:
+        click.echo(f"# {spec.directory}", err=True)
         for p in spec.points:
             click.echo(f"{p.index}\t{p.digest}\t" + "  ".join(f"{k}={v}" for k, v in p.values.items()))
         return
     for kind, target in (("slurm", emit_sbatch), ("pbs", emit_pbs)):
         if target is not None:
             text = sw.batch_script(spec, kind, overrides)
+            if target != "-" and Path(target).exists():
+                raise BadInput(f"{target}: exists; choose a new file name")
+            spec.directory.mkdir(parents=True, exist_ok=True)  # the batch system writes its logs there
             if target == "-":
                 click.echo(text, nl=False)
-            elif Path(target).exists():
-                raise BadInput(f"{target}: exists; choose a new file name")
             else:
                 Path(target).write_text(text)
             return
     n = len(spec.points)
     if index is not None and index >= n:
         raise BadInput(f"--index {index}: the sweep has {n} points (0..{n - 1})")
-    pending = sw.prepare(spec)
-    finished = n - len(pending)
-    if index is not None:
-        pending = [p for p in pending if p.index == index]
-    click.echo(f"sweep {spec.directory}: {n} points, {finished} already finished, "
-               f"{len(pending)} to run", err=True)
-    if executor == "dask":
-        results = sw.run_dask(spec, pending, workers, scheduler, scheduler_file)
-    else:
-        results = sw.run_local(spec, pending, workers if index is None else 1)
-    keys, rows = sw.collect(spec.directory)
-    _print_collect(keys, rows)
-    failed = sorted(k for k, r in results.items() if r["status"] == "failed")
+    with sw.Stop() as stop:
+        try:
+            results = _run_sweep(sw, spec, index, executor, workers, scheduler, scheduler_file,
+                                 connect_timeout, stop)
+        except KeyboardInterrupt:  # a signal while connecting to or waiting for Dask
+            results = {}
+        stop.raising = False  # a later signal must not cut the table short
+        _report_sweep(sw, spec, results, stop, index)
+
+
+def _report_sweep(sw: Any, spec: Any, results: dict[int, dict[str, Any]], stop: Any,
+                  index: int | None) -> None:
+    """The table, one line per failed point, and the exit code."""
+    keys, rows = sw.collect(spec.directory) if spec.directory.is_dir() else ([], [])
+    if rows:
+        _print_collect(keys, rows)
+    # a point interrupted while the sweep itself was not (its worker signalled alone) did not run
+    lost = ("failed",) if stop.signum is not None else ("failed", "interrupted")
+    failed = sorted(k for k, r in results.items() if r["status"] in lost)
     for k in failed:
-        click.echo(f"learnsolve: point {k} failed: {results[k]['message']}", err=True)
+        click.echo(f"learnsolve: point {k} {results[k]['status']}: {sw.one_line(results[k]['message'])}",
+                   err=True)
+    if stop.signum is not None:
+        stopped = sorted(k for k, r in results.items() if r["status"] == "interrupted")
+        click.echo(f"learnsolve: sweep interrupted ({_signal_name(stop.signum)}); points interrupted: "
+                   f"{', '.join(map(str, stopped)) or 'none'}; rerun the same command to resume",
+                   err=True)
+        sys.exit(stop.exit_code)
     if failed:
         sys.exit(4)
-    if index is not None and pending:
+    if index is not None and index in results:
         sys.exit(results[index]["exit_code"])
+
+
+def _check_sweep_options(index: int | None, executor: str, scheduler: str | None,
+                         scheduler_file: str | None, emit_sbatch: str | None, emit_pbs: str | None) -> None:
+    """Options that contradict one another are bad input, not silently ignored."""
+    if emit_sbatch is not None and emit_pbs is not None:
+        raise BadInput("--emit-sbatch and --emit-pbs: give one of them")
+    if scheduler and scheduler_file:
+        raise BadInput("--scheduler and --scheduler-file: give one of them")
+    if (scheduler or scheduler_file) and executor != "dask":
+        option = "--scheduler" if scheduler else "--scheduler-file"
+        raise BadInput(f"{option}: needs --executor dask")
+    if index is not None and executor == "dask":
+        raise BadInput("--index runs one point in this process: drop --executor dask")
+
+
+def _run_sweep(sw: Any, spec: Any, index: int | None, executor: str, workers: int | None,
+               scheduler: str | None, scheduler_file: str | None, connect_timeout: float,
+               stop: Any) -> dict[int, dict[str, Any]]:
+    """Connect (Dask), only then create the point folders, then run what is left."""
+    target = None
+    if executor == "dask":
+        stop.raising = True
+        target = sw.connect_dask(spec, len(sw.unfinished(spec)), workers, scheduler, scheduler_file,
+                                 connect_timeout)
+        stop.raising = False
+    try:
+        if stop.signum is not None:
+            return {}
+        pending = sw.prepare(spec)
+        finished = len(spec.points) - len(pending)
+        if index is not None:
+            pending = [p for p in pending if p.index == index]
+        click.echo(f"sweep {spec.directory}: {len(spec.points)} points, {finished} already finished, "
+                   f"{len(pending)} to run", err=True)
+        if stop.signum is not None:
+            return {}
+        if target is not None:
+            stop.raising = True  # points run in Dask's processes: stop waiting, close the cluster
+            return sw.run_dask(spec, pending, target)
+        return sw.run_local(spec, pending, workers if index is None else 1, stop)
+    finally:
+        if target is not None:
+            target.close()
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
 
 
 def _print_collect(keys: list[str], rows: list[dict[str, Any]]) -> None:
@@ -324,19 +399,26 @@ def _cell(v: Any) -> str:
 
 @cli.command()
 @click.argument("sweep_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--plot", "metric", help="Plot this column (e.g. iterations, total_s) ...")
+@click.option("--plot", "metric",
+              help="Plot this column (iterations, relative_residual, setup_s, solve_s, total_s) ...")
 @click.option("--against", help="... against this swept key.")
 @reports_bad_input
 def collect(sweep_dir: Path, metric: str | None, against: str | None) -> None:
-    """Gather a sweep's points into one table (printed, and collect.csv in SWEEP_DIR)."""
+    """Gather a sweep's points into one table (printed, and collect.csv in SWEEP_DIR).
+
+    SWEEP_DIR may also be the folder holding it (the sweep's --out) when it holds one sweep.
+    """
     from . import sweep as sw
 
-    keys, rows = sw.collect(sweep_dir)
+    found = sw.find_sweep_dir(sweep_dir)
+    if found != sweep_dir:
+        click.echo(f"collecting {found}", err=True)
+    keys, rows = sw.gather(found)
+    sw.check_plot(keys, metric, against)
+    sw.write_collect(found, rows)
     _print_collect(keys, rows)
     if metric:
-        if not against:
-            raise BadInput("--plot needs --against KEY")
-        click.echo(str(sw.plot_metric(sweep_dir, keys, rows, metric, against)))
+        click.echo(str(sw.plot_metric(found, keys, rows, metric, against)))
 
 
 def main() -> None:

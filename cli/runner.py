@@ -24,14 +24,26 @@ class SignalGuard:
     what they have) and remembers which signal it was; later ones are ignored while the run
     writes its files."""
 
+    repeat = False
+    """Raise again on every later signal until :meth:`hold` (a sweep's points: the first
+    KeyboardInterrupt can be swallowed, e.g. by a ``__del__`` during compilation, and the sweep
+    repeats its signal until the point ends)."""
+
     def __init__(self) -> None:
         self.signum: int | None = None
         self._old: dict[int, Any] = {}
+        self._held = False
 
     def _handler(self, signum: int, frame: Any) -> None:
-        if self.signum is None:
-            self.signum = signum
+        first = self.signum is None
+        self.signum = self.signum or signum
+        if (first or self.repeat) and not self._held:
             raise KeyboardInterrupt
+
+    def hold(self) -> None:
+        """From here on a signal is only remembered: the run is writing its files (a run that
+        ends as the signal comes must still write result.json)."""
+        self._held = True
 
     def __enter__(self) -> SignalGuard:
         import threading
@@ -254,6 +266,7 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
             log_to_file(traceback.format_exc())  # the terminal gets the one-line summary below
             code = EXIT_RUNTIME
         finally:
+            guard.hold()
             finished = utc_now()
             record["timings"]["total_s"] = time.perf_counter() - t0
             record["started_at"] = started.isoformat()

@@ -37,6 +37,12 @@ def cli(*args: str | Path, env: dict | None = None, timeout: float = 300) -> sub
                           env={**os.environ, **(env or {})}, cwd=cwd)
 
 
+def sweep_dir_of(out: Path, name: str = "sw") -> Path:
+    """The one sweep directory under ``out``: ``<name>-sweep-<hash of the points>``."""
+    (found,) = out.glob(f"{name}-sweep-*")
+    return found
+
+
 def run_dirs(sweep_dir: Path) -> dict[str, list[Path]]:
     return {p.name: sorted(q for q in p.iterdir() if q.is_dir()) for p in sorted(sweep_dir.glob("p0*"))}
 
@@ -48,9 +54,9 @@ def test_expand_grid_times_zip():
     assert points[0] == {"problem.n": 8, "solver.preconditioner": "none", "solver.rtol": 1e-6}
     assert points[3] == {"problem.n": 16, "solver.preconditioner": "amg", "solver.rtol": 1e-8}
     with pytest.raises(BadInput, match="one length"):
-        expand({"zip": {"a": [1, 2], "b": [1]}}, "j")
-    with pytest.raises(BadInput, match="sweep.a: a non-empty list"):
-        expand({"a": 3}, "j")
+        expand({"zip": {"problem.a": [1, 2], "problem.b": [1]}}, "j")
+    with pytest.raises(BadInput, match="sweep.problem.a: expected a non-empty list"):
+        expand({"problem.a": 3}, "j")
 
 
 def test_local_pool_runs_every_point_and_a_rerun_skips_them(tmp_path):
@@ -59,7 +65,7 @@ def test_local_pool_runs_every_point_and_a_rerun_skips_them(tmp_path):
     assert dry.returncode == 0 and len(dry.stdout.splitlines()) == 4
     res = cli("sweep", job, "--out", tmp_path / "out", "--workers", "2")
     assert res.returncode == 0, res.stderr
-    sweep_dir = tmp_path / "out" / "sw-sweep"
+    sweep_dir = sweep_dir_of(tmp_path / "out")
     dirs = run_dirs(sweep_dir)
     assert len(dirs) == 4 and all(len(v) == 1 for v in dirs.values())
     rows = list(csv.DictReader((sweep_dir / "collect.csv").open()))
@@ -81,7 +87,7 @@ def test_index_runs_one_point_and_a_killed_sweep_resumes(tmp_path):
     for k in (0, 2):  # as two array tasks, or a sweep killed after these points
         res = cli("sweep", job, "--out", out, "--index", str(k))
         assert res.returncode == 0, res.stderr
-    sweep_dir = out / "sw-sweep"
+    sweep_dir = sweep_dir_of(out)
     assert [len(v) for v in run_dirs(sweep_dir).values()] == [1, 0, 1, 0]
     first = run_dirs(sweep_dir)
     res = cli("sweep", job, "--out", out)
@@ -104,10 +110,8 @@ def test_a_failing_point_does_not_stop_the_others_and_exits_4(tmp_path):
     assert res.returncode == 4
     assert "point 0 failed" in res.stderr and "positive diagonal" in res.stderr
     assert "point 1 failed" not in res.stderr
-    rows = list(csv.DictReader((tmp_path / "out" / "sw-sweep" / "collect.csv").open()))
-    # jacobi's positive-diagonal check now runs before the point's run directory exists (issue 12):
-    # nothing ran, so collect has no result for it; exit 4 and the stderr line above say why
-    assert rows[0]["status"] == "pending" and rows[1]["status"] != "failed"
+    rows = list(csv.DictReader((sweep_dir_of(tmp_path / "out") / "collect.csv").open()))
+    assert rows[0]["status"] == "failed" and rows[1]["status"] != "failed"
 
 
 def test_batch_scripts_run_every_point_through_index(tmp_path):
@@ -122,7 +126,8 @@ def test_batch_scripts_run_every_point_through_index(tmp_path):
                       "--partition=short", "--account=proj1", "--qos=low", "--job-name=sw"):
         assert f"#SBATCH {directive}" in lines
     cmd = lines[-1]
-    assert cmd.startswith("learnsolve sweep ") and str(job.resolve()) in cmd
+    assert cmd.startswith(f"{Path(sys.executable).absolute().with_name('learnsolve')} sweep ")
+    assert str(job.resolve()) in cmd
     assert '--index "$SLURM_ARRAY_TASK_ID"' in cmd and "--set solver.rtol=1e-6" in cmd
     p = cli("sweep", job, "--emit-pbs", "-")
     assert p.returncode == 0
@@ -142,7 +147,7 @@ def test_dask_local_cluster_with_two_workers(tmp_path):
     job = sweep_job(tmp_path, {"problem.n": [8, 12, 16]})
     res = cli("sweep", job, "--out", tmp_path / "out", "--executor", "dask", "--workers", "2")
     assert res.returncode == 0, res.stderr
-    rows = list(csv.DictReader((tmp_path / "out" / "sw-sweep" / "collect.csv").open()))
+    rows = list(csv.DictReader((sweep_dir_of(tmp_path / "out") / "collect.csv").open()))
     assert [r["status"] for r in rows] == ["converged"] * 3
 
 
@@ -158,7 +163,7 @@ def test_dask_jobqueue_slurm_cluster_against_stand_in_commands(tmp_path):
     assert scripts, "dask-jobqueue never called sbatch"
     text = scripts[0].read_text()
     assert "#SBATCH" in text and "--cpus-per-task=1" in text and "dask_worker" in text
-    rows = list(csv.DictReader((tmp_path / "out" / "sw-sweep" / "collect.csv").open()))
+    rows = list(csv.DictReader((sweep_dir_of(tmp_path / "out") / "collect.csv").open()))
     assert [r["status"] for r in rows] == ["converged"] * 2
 
 
@@ -184,7 +189,7 @@ def test_run_refuses_a_sweep_and_collect_needs_a_sweep_dir(tmp_path):
 def test_collect_plots_a_metric_against_a_swept_key(tmp_path):
     job = sweep_job(tmp_path, {"problem.n": [8, 12], "solver.preconditioner": ["none", "ic0"]})
     assert cli("sweep", job, "--out", tmp_path / "out", "--workers", "1").returncode == 0
-    sweep_dir = tmp_path / "out" / "sw-sweep"
+    sweep_dir = sweep_dir_of(tmp_path / "out")
     res = cli("collect", sweep_dir, "--plot", "iterations", "--against", "problem.n")
     assert res.returncode == 0, res.stderr
     png = sweep_dir / "collect-iterations.png"
@@ -199,7 +204,7 @@ def test_bundled_sweep_example_runs(tmp_path):
     job = Path(str(resources.files("learnsolve.configs").joinpath("sweep-poisson.yaml")))
     res = cli("sweep", job, "--out", tmp_path)
     assert res.returncode == 0, res.stderr
-    rows = list(csv.DictReader((tmp_path / "sweep-poisson-sweep" / "collect.csv").open()))
+    rows = list(csv.DictReader((sweep_dir_of(tmp_path, "sweep-poisson") / "collect.csv").open()))
     assert len(rows) == 12 and {r["status"] for r in rows} == {"converged"}
     amg = [int(r["iterations"]) for r in rows if r["solver.preconditioner"] == "amg"]
     plain = [int(r["iterations"]) for r in rows if r["solver.preconditioner"] == "none"]
@@ -209,10 +214,12 @@ def test_bundled_sweep_example_runs(tmp_path):
 
 def test_collect_on_a_damaged_point_is_bad_input(tmp_path):
     job = sweep_job(tmp_path, {"problem.n": [8]})
-    assert cli("sweep", job, "--out", tmp_path / "out", "--dry-run").returncode == 0
-    folder = tmp_path / "out" / "sw-sweep" / "p0000-x"
+    dry = cli("sweep", job, "--out", tmp_path / "out", "--dry-run")
+    assert dry.returncode == 0
+    sweep_dir = Path(dry.stderr.strip().removeprefix("# "))  # the folder it would write
+    folder = sweep_dir / "p0000-x"
     folder.mkdir(parents=True)
     (folder / "point.json").write_text("{not json")
-    res = cli("collect", tmp_path / "out" / "sw-sweep")
+    res = cli("collect", sweep_dir)
     assert res.returncode == 2 and "point.json: cannot read" in res.stderr
     assert "Traceback" not in res.stderr
