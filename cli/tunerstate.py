@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import fcntl
 import json
-import signal
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from learnsolve.solvers.signals import held_signals
 
 from .errors import BadInput
 from .rundir import write_atomic
@@ -26,19 +26,12 @@ def locked(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path`` (on a ``.lock`` file beside it); SIGINT and SIGTERM wait
     until it is released, so a signal never leaves a half-done update or a temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    signals = {signal.SIGINT, signal.SIGTERM}
-    main = threading.current_thread() is threading.main_thread()
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, signals) if main else None
-    try:
-        with open(path.with_name(path.name + ".lock"), "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-    finally:
-        if before is not None:  # a signal that came meanwhile is delivered now
-            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    with held_signals(), open(path.with_name(path.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _read(path: Path) -> Any:
