@@ -16,7 +16,7 @@ s_L = s0 exp(kappa) with kappa trainable. One step = value_and_grad of the loss 
 One-core timing (the flags must be set before jax is imported, i.e. in the environment):
 
     XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
-        taskset -c 0 /work/jaxvenv/bin/python cli/flame_jax.py
+        taskset -c 0 /path/to/python-with-jax cli/flame_jax.py
 
 Derivative check (float64, against central finite differences): ``--check``.
 """

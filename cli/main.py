@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import EXIT_BAD_INPUT, EXIT_RUNTIME, BadInput, RunFailed
+from .errors import EXIT_BAD_INPUT, EXIT_RUNTIME, EXIT_SWEEP_FAILED, BadInput, RunFailed
 
 SET_HELP = "Override a job key by its dotted path, e.g. --set solver.rtol=1e-10 (repeatable)."
 
@@ -325,7 +325,7 @@ def _report_sweep(sw: Any, spec: Any, results: dict[int, dict[str, Any]], stop: 
                    err=True)
         sys.exit(stop.exit_code)
     if failed:
-        sys.exit(4)
+        sys.exit(EXIT_SWEEP_FAILED)
     if index is not None and index in results:
         sys.exit(results[index]["exit_code"])
 
