@@ -126,6 +126,12 @@ AMG_SMOOTHERS = ("gauss_seidel", "block_gauss_seidel", "jacobi", "block_jacobi",
 AMG_STRENGTHS = ("symmetric", "classical", "evolution", "algebraic_distance", "affinity",
                  "energy_based")
 AMG_COARSE_SOLVERS = ("splu", "lu", "cholesky", "pinv", "pinv2")
+PINV_RTOL = 1e6 * np.finfo(float).eps
+"""Singular values below this fraction of the largest are dropped by the ``pinv`` coarse solver
+(PyAMG's default): scipy's own default (n eps) keeps the rounding-level singular value of a
+singular coarse matrix (a Neumann or graph Laplacian), whose inverse, ~1e16, then swamps the
+V-cycle and breaks CG down. 1e6 eps is scipy's pinv cutoff from before 1.7, which PyAMG's default
+was written for."""
 _SYMMETRIC_SWEEP = ("gauss_seidel", "block_gauss_seidel", "sor", "schwarz")
 
 
@@ -135,8 +141,9 @@ class AMG(Preconditioner):
 
     ``smoother`` (one of :data:`AMG_SMOOTHERS`, pre- and post-smoother alike), ``strength``
     (:data:`AMG_STRENGTHS`), ``max_levels`` and ``coarse_solver`` (:data:`AMG_COARSE_SOLVERS`)
-    are passed to PyAMG; None keeps PyAMG's default for the method. Other keyword arguments go
-    to the PyAMG solver as they are.
+    are passed to PyAMG; None keeps PyAMG's default for the method, except that the default
+    ``pinv`` coarse solver drops singular values below :data:`PINV_RTOL` (singular matrices).
+    Other keyword arguments go to the PyAMG solver as they are.
     """
 
     name = "amg"
@@ -164,6 +171,9 @@ class AMG(Preconditioner):
             kwargs["max_levels"] = int(max_levels)
         if coarse_solver is not None:
             _check_choice("amg coarse_solver", coarse_solver, AMG_COARSE_SOLVERS)
+        if coarse_solver in (None, "pinv", "pinv2") and "coarse_solver" not in kwargs:
+            kwargs["coarse_solver"] = ("pinv", {"rtol": PINV_RTOL})
+        elif coarse_solver is not None:
             kwargs["coarse_solver"] = coarse_solver
         build = pyamg.smoothed_aggregation_solver if method == "sa" else pyamg.ruge_stuben_solver
         self.ml = build(a, **kwargs)
