@@ -55,3 +55,35 @@ def test_amg_coarse_solver_choice_is_kept():
     M = make_preconditioner("amg", a, coarse_solver="splu")
     assert M.info["coarse_solver"] == "splu"
     assert "splu" in str(M.ml)
+
+
+@pytest.mark.parametrize("precond", ["ssor", "ic0"])
+def test_rounding_level_curvature_on_a_singular_psd_matrix_is_not_called_indefinite(precond):
+    # at an unreachable rtol the run ends breakdown either way, but p'Ap = -1e-11 next to a
+    # rounding error of 1e-7 is no proof that a PSD matrix is indefinite ("matrix is not SPD")
+    n = 64
+    a, b = neumann_laplacian(n), consistent_rhs(n)
+    res = cg(a, b, rtol=1e-16, M=make_preconditioner(precond, a))
+    assert res.status == "breakdown" and res.reason == "stagnation", res.message
+    assert "not SPD" not in res.message
+    assert res.relative_residual < 1e-12  # the attainable accuracy was reached before
+
+
+def test_a_truly_indefinite_matrix_still_breaks_down_as_indefinite():
+    a = sp.diags(np.r_[np.linspace(1.0, 2.0, 50), -np.linspace(1.0, 2.0, 50)]).tocsr()
+    b = np.random.default_rng(0).standard_normal(100)
+    res = cg(a, b, rtol=1e-10)
+    assert res.status == "breakdown" and res.reason == "indefinite_matrix", res.message
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_breakdown_returns_the_good_iterate_it_passed(seed):
+    # AMG-PCG on a singular system reaches ~1e-14 within 15 iterations, then rounding makes p'Ap
+    # negative; the iterate returned was that of the breakdown (||r||/||b|| ~ 1e-9 to 1e-6), as
+    # the true residual was only checked every 50 iterations
+    n = 64
+    a, b = neumann_laplacian(n), consistent_rhs(n, seed)
+    res = cg(a, b, rtol=1e-16, M=make_preconditioner("amg", a))
+    assert res.status == "breakdown", res.message
+    assert res.relative_residual < 1e-12, res.message
+    assert np.linalg.norm(b - a @ res.x) == pytest.approx(res.residual_norm, rel=1e-9)
