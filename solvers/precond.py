@@ -147,8 +147,9 @@ class AMG(Preconditioner):
 
     ``smoother`` (one of :data:`AMG_SMOOTHERS`, pre- and post-smoother alike), ``strength``
     (:data:`AMG_STRENGTHS`), ``max_levels`` and ``coarse_solver`` (:data:`AMG_COARSE_SOLVERS`)
-    are passed to PyAMG; None keeps PyAMG's default for the method, except that the default
-    ``pinv`` coarse solver drops singular values below :data:`PINV_RTOL` (singular matrices).
+    are passed to PyAMG; None keeps PyAMG's default for the method, except that the ``pinv``
+    coarse solver (PyAMG's default) drops singular values below :data:`PINV_RTOL` (singular
+    matrices).
     Other keyword arguments go to the PyAMG solver as they are.
     """
 
