@@ -139,3 +139,17 @@ def test_real_stiffness_matrix_unreachable_rtol_stops_long_before_maxiter(precon
     assert res.status == "breakdown" and res.reason == "stagnation", res.message
     assert res.iterations < 1000
     assert res.relative_residual < 1e-12  # what rounding allows (||A|| ||x|| eps / ||b|| ~ 1e-13)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precond", ["none", "jacobi", "ssor", "ic0", "amg"])
+def test_singular_psd_system_at_scale_converges_or_stops_for_rounding(precond):
+    n = 192
+    a, b = neumann_laplacian(n), consistent_rhs(n, seed=5)
+    M = make_preconditioner(precond, a)
+    res = cg(a, b, rtol=1e-10, M=M)
+    assert res.status == "converged", res.message
+    assert np.linalg.norm(b - a @ res.x) <= 1e-10 * np.linalg.norm(b)
+    res = cg(a, b, rtol=1e-17, M=M)
+    assert res.status == "breakdown" and res.reason == "stagnation", res.message
+    assert res.relative_residual < 1e-11
