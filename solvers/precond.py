@@ -133,6 +133,7 @@ AMG_STRENGTHS = ("symmetric", "classical", "evolution", "algebraic_distance", "a
                  "energy_based")
 AMG_COARSE_SOLVERS = ("splu", "lu", "cholesky", "pinv", "pinv2")
 PINV_RTOL = 1e6 * np.finfo(float).eps
+DENSE_COARSE = 2000  # coarsest matrices up to this size are checked by their eigenvalues
 """Singular values below this fraction of the largest are dropped by the ``pinv`` coarse solver
 (PyAMG's default): scipy's own default (n eps) keeps the rounding-level singular value of a
 singular coarse matrix (a Neumann or graph Laplacian), whose inverse, ~1e16, then swamps the
@@ -186,6 +187,8 @@ class AMG(Preconditioner):
         with _captured_stdout() as notes:
             self.ml = build(a, **kwargs)
         self.m = self.ml.aspreconditioner(cycle=cycle)
+        if coarse_solver in ("splu", "lu", "cholesky"):
+            self._check_coarse_solve(coarse_solver, a.shape[0])
         self.info = {
             "method": method,
             "cycle": cycle,
@@ -197,6 +200,35 @@ class AMG(Preconditioner):
                                  ("max_levels", max_levels), ("coarse_solver", coarse_solver))
                if v is not None},
         }
+
+    def _check_coarse_solve(self, name: str, n: int) -> None:
+        """A factorisation of a singular (to working precision) or, for Cholesky, indefinite
+        coarsest matrix fails or returns ~1e16 along its null space; PyAMG factors it only at
+        the first solve, mid-iteration. Check it here: its eigenvalues when it is small, else
+        one cycle."""
+        import warnings
+
+        ac = self.ml.levels[-1].A
+        coarse = ac.shape[0]
+        why = ""
+        if coarse <= DENSE_COARSE:
+            lam = np.linalg.eigvalsh(ac.toarray())
+            top = float(np.abs(lam).max())
+            low = float(lam.min()) if name == "cholesky" else float(np.abs(lam).min())
+            if not low > PINV_RTOL * top:
+                why = f"eigenvalue {low:.1e} against {top:.1e}"
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if not np.all(np.isfinite(self.m.matvec(np.ones(n)))):
+                        why = "non-finite result"
+            except (np.linalg.LinAlgError, RuntimeError, ValueError) as exc:
+                why = str(exc).splitlines()[0]
+        if why:
+            raise InputError(f"amg coarse_solver {name} does not suit the {coarse} x {coarse} coarsest "
+                             f"matrix ({why}): it is singular or not positive definite; use pinv",
+                             "amg.coarse_solver")
 
     def apply_dot(self, r: np.ndarray, z: np.ndarray) -> float:
         z[:] = self.m.matvec(r)

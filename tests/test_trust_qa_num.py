@@ -153,3 +153,31 @@ def test_singular_psd_system_at_scale_converges_or_stops_for_rounding(precond):
     res = cg(a, b, rtol=1e-17, M=M)
     assert res.status == "breakdown" and res.reason == "stagnation", res.message
     assert res.relative_residual < 1e-11
+
+
+def test_amg_cholesky_coarse_solve_of_a_singular_matrix_is_bad_input_at_setup():
+    # PyAMG factors the coarsest matrix lazily: the LinAlgError came out of the first PCG step
+    # (exit 1, "9-th leading minor ..."); it is the choice of coarse solver that does not suit
+    from learnsolve.solvers.errors import InputError
+
+    for name in ("cholesky", "splu", "lu"):
+        with pytest.raises(InputError, match=f"coarse_solver {name} .*use pinv"):
+            make_preconditioner("amg", neumann_laplacian(64), coarse_solver=name)
+    a = laplacian_csr(2, 32)  # SPD: the same choice is fine
+    res = cg(a, np.ones(a.shape[0]), rtol=1e-10, M=make_preconditioner("amg", a, coarse_solver="cholesky"))
+    assert res.status == "converged"
+
+
+def test_cli_amg_cholesky_on_a_singular_matrix_exits_2_naming_the_key(tmp_path):
+    import subprocess
+    import sys
+
+    sp.save_npz(tmp_path / "neumann.npz", neumann_laplacian(64))
+    (tmp_path / "job.yaml").write_text(
+        "problem: {type: matrix-market, path: neumann.npz, rhs: random}\n"
+        "solver: {type: cg, preconditioner: amg, amg: {coarse_solver: cholesky}}\n"
+        f"output: {{dir: {tmp_path / 'runs'}}}\n")
+    proc = subprocess.run([sys.executable, "-m", "learnsolve.cli.main", "run", str(tmp_path / "job.yaml"),
+                           "--quiet"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "amg.coarse_solver" in proc.stderr and "Traceback" not in proc.stderr
