@@ -92,7 +92,10 @@ def cg(
     * ``converged`` - the criterion above was met;
     * ``max_iterations`` - ``maxiter`` reached first;
     * ``breakdown`` - p'Ap <= 0 (``indefinite_matrix``), r'M^-1 r <= 0
-      (``indefinite_preconditioner``) or ``stagnation``;
+      (``indefinite_preconditioner``) or ``stagnation`` (above, or a p'Ap <= 0 within its own
+      rounding error, ``FLOOR`` eps ||p|| || |A||p| ||: a singular PSD matrix at the limit of
+      attainable accuracy). A breakdown whose returned x already meets the tolerance on the true
+      residual is ``converged``;
     * ``diverged`` - NaN/Inf (``nan``) or growth beyond ``dtol`` (``residual_growth``);
     * ``interrupted`` - KeyboardInterrupt during the iteration; the history so far is kept.
 
@@ -138,6 +141,8 @@ def cg(
     status, reason, message = "max_iterations", "maxiter", f"reached maxiter = {maxiter}"
     k = 0
     rz_old = 1.0
+    quoted = False  # the message already quotes the returned iterate's true residual
+    probe = 0.5 * rnorm
     try:
         if not math.isfinite(rnorm):
             status, reason, message = "diverged", "nan", "initial residual is not finite"
@@ -159,7 +164,7 @@ def cg(
                     evidence_at, futile = k, 0
                 elif (stagnation_window and evidence_at > best.halved_at
                       and k - evidence_at >= stagnation_window):
-                    status, reason = "breakdown", "stagnation"
+                    status, reason, quoted = "breakdown", "stagnation", True
                     message = (
                         f"stagnation: ||b - Ax|| = {best.norm:.3e} (target {tol:.3e}) has not "
                         f"halved in {k - best.halved_at} iterations, {futile} residual "
@@ -189,13 +194,27 @@ def cg(
             pq = op.matvec_dot(p, q)
             if not pq > 0.0:
                 status, reason = _bad_value(pq, "indefinite_matrix")
-                message = f"p'Ap = {pq:.3e} at iteration {k}: matrix is not SPD"
+                noise = floor.curvature(p)
+                if status == "breakdown" and -pq <= noise:
+                    # p'Ap within its own rounding error of 0: a singular (PSD) or numerically
+                    # singular matrix at the limit of attainable accuracy, not proof of indefiniteness
+                    reason = "stagnation"
+                    message = (f"p'Ap = {pq:.3e} is rounding noise (|p'Ap| <= {noise:.1e}) at iteration "
+                               f"{k}: the matrix is singular or too ill-conditioned for this tolerance")
+                else:
+                    message = f"p'Ap = {pq:.3e} at iteration {k}: matrix is not SPD"
                 break
             rr = blas.update_xr(x, r, p, q, rz / pq)
             rz_old = rz
             rnorm = math.sqrt(rr)
             k += 1
             history.append(rnorm)
+            if keep_best and rnorm < probe:
+                # the recurrence residual has halved since the last probe: keep this iterate if it
+                # is truly better (at most log2(r0 / r_min) extra products; a breakdown soon after
+                # convergence stalls would otherwise return an iterate from up to 50 steps back)
+                best.update(x, math.sqrt(blas.residual(b, op.matvec(x, q), t)), k)
+                probe = 0.5 * rnorm
             if callback is not None:
                 callback(k, rnorm)
             if not math.isfinite(rnorm):
@@ -209,10 +228,15 @@ def cg(
         status, reason, message = "interrupted", "signal", f"interrupted after {k} iterations"
     true_norm = math.sqrt(blas.residual(b, op.matvec(x, q), t))
     best_at = k
+    if status == "breakdown" and true_norm <= tol:
+        # a curvature test failed at the rounding level once the iterate was already good enough:
+        # the criterion is on the true residual, and it holds
+        status, reason = "converged", "rtol" if tol == rtol * b_norm else "atol"
+        message = f"||b - Ax|| = {true_norm:.3e} <= {tol:.3e} after {k} iterations"
     if keep_best and status != "converged" and not true_norm <= best.norm:
         x, best_at = (best.x if best.x is not None else np.zeros(n)), best.at
         true_norm = math.sqrt(blas.residual(b, op.matvec(x, q), t))
-    if status != "converged" and reason != "stagnation":
+    if status != "converged" and not quoted:
         message += f"; returning the iterate of iteration {best_at}, ||b - Ax|| = {true_norm:.3e}"
         message += f" (target {tol:.3e})"
     solve_s = time.perf_counter() - t0
@@ -268,6 +292,13 @@ class _RoundingFloor:
         if self._abs_matvec is None:
             self._abs_matvec = _abs_matvec(self.op)
         return FLOOR * np.finfo(float).eps * self._abs_matvec(x, self.b)
+
+    def curvature(self, p: np.ndarray) -> float:
+        """``FLOOR`` eps ||p|| || |A| |p| ||: a bound on the rounding error of a computed p'Ap."""
+        if self._abs_matvec is None:
+            self._abs_matvec = _abs_matvec(self.op)
+        return FLOOR * np.finfo(float).eps * float(np.linalg.norm(p)) * self._abs_matvec(
+            p, np.zeros_like(p))
 
 
 def _abs_matvec(op: Any) -> Callable[[np.ndarray, np.ndarray], float]:

@@ -6,7 +6,13 @@ set-up time ``setup_s`` and a dict ``info`` for the run record.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -126,6 +132,13 @@ AMG_SMOOTHERS = ("gauss_seidel", "block_gauss_seidel", "jacobi", "block_jacobi",
 AMG_STRENGTHS = ("symmetric", "classical", "evolution", "algebraic_distance", "affinity",
                  "energy_based")
 AMG_COARSE_SOLVERS = ("splu", "lu", "cholesky", "pinv", "pinv2")
+PINV_RTOL = 1e6 * np.finfo(float).eps
+DENSE_COARSE = 2000  # coarsest matrices up to this size are checked by their eigenvalues
+"""Singular values below this fraction of the largest are dropped by the ``pinv`` coarse solver
+(PyAMG's default): scipy's own default (n eps) keeps the rounding-level singular value of a
+singular coarse matrix (a Neumann or graph Laplacian), whose inverse, ~1e16, then swamps the
+V-cycle and breaks CG down. 1e6 eps is scipy's pinv cutoff from before 1.7, which PyAMG's default
+was written for."""
 _SYMMETRIC_SWEEP = ("gauss_seidel", "block_gauss_seidel", "sor", "schwarz")
 
 
@@ -135,8 +148,10 @@ class AMG(Preconditioner):
 
     ``smoother`` (one of :data:`AMG_SMOOTHERS`, pre- and post-smoother alike), ``strength``
     (:data:`AMG_STRENGTHS`), ``max_levels`` and ``coarse_solver`` (:data:`AMG_COARSE_SOLVERS`)
-    are passed to PyAMG; None keeps PyAMG's default for the method. Other keyword arguments go
-    to the PyAMG solver as they are.
+    are passed to PyAMG; None keeps PyAMG's default for the method, except that the ``pinv``
+    coarse solver (PyAMG's default) drops singular values below :data:`PINV_RTOL` (singular
+    matrices).
+    Other keyword arguments go to the PyAMG solver as they are.
     """
 
     name = "amg"
@@ -164,24 +179,100 @@ class AMG(Preconditioner):
             kwargs["max_levels"] = int(max_levels)
         if coarse_solver is not None:
             _check_choice("amg coarse_solver", coarse_solver, AMG_COARSE_SOLVERS)
+        if coarse_solver in (None, "pinv", "pinv2") and "coarse_solver" not in kwargs:
+            kwargs["coarse_solver"] = ("pinv", {"rtol": PINV_RTOL})
+        elif coarse_solver is not None:
             kwargs["coarse_solver"] = coarse_solver
         build = pyamg.smoothed_aggregation_solver if method == "sa" else pyamg.ruge_stuben_solver
-        self.ml = build(a, **kwargs)
+        with _captured_stdout() as notes:
+            self.ml = build(a, **kwargs)
         self.m = self.ml.aspreconditioner(cycle=cycle)
+        if coarse_solver in ("splu", "lu", "cholesky"):
+            self._check_coarse_solve(coarse_solver, a.shape[0])
         self.info = {
             "method": method,
             "cycle": cycle,
             "levels": len(self.ml.levels),
             "operator_complexity": float(self.ml.operator_complexity()),
             "grid_complexity": float(self.ml.grid_complexity()),
+            **({"setup_notes": _summary(notes)} if notes else {}),
             **{k: v for k, v in (("smoother", smoother), ("strength", strength),
                                  ("max_levels", max_levels), ("coarse_solver", coarse_solver))
                if v is not None},
         }
 
+    def _check_coarse_solve(self, name: str, n: int) -> None:
+        """A factorisation of a singular (to working precision) or, for Cholesky, indefinite
+        coarsest matrix fails or returns ~1e16 along its null space; PyAMG factors it only at
+        the first solve, mid-iteration. Check it here: its eigenvalues when it is small, else
+        one cycle."""
+        import warnings
+
+        ac = self.ml.levels[-1].A
+        coarse = ac.shape[0]
+        why = ""
+        if coarse <= DENSE_COARSE:
+            lam = np.linalg.eigvalsh(ac.toarray())
+            top = float(np.abs(lam).max())
+            low = float(lam.min()) if name == "cholesky" else float(np.abs(lam).min())
+            if not low > PINV_RTOL * top:
+                why = f"eigenvalue {low:.1e} against {top:.1e}"
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if not np.all(np.isfinite(self.m.matvec(np.ones(n)))):
+                        why = "non-finite result"
+            except (np.linalg.LinAlgError, RuntimeError, ValueError) as exc:
+                why = str(exc).splitlines()[0]
+        if why:
+            raise InputError(f"amg coarse_solver {name} does not suit the {coarse} x {coarse} coarsest "
+                             f"matrix ({why}): it is singular or not positive definite; use pinv",
+                             "amg.coarse_solver")
+
     def apply_dot(self, r: np.ndarray, z: np.ndarray) -> float:
         z[:] = self.m.matvec(r)
         return blas.dot(r, z)
+
+
+@contextlib.contextmanager
+def _captured_stdout() -> Iterator[list[str]]:
+    """Collect what is written to file descriptor 1 inside the block (PyAMG's compiled
+    Ruge-Stueben code prints a line per row whose interpolation denominator is zero: 1,186 lines
+    on bcsstk15), as a list of lines: a library does not print."""
+    lines: list[str] = []
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no fd 1 (closed): nothing to protect
+        yield lines
+        return
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield lines
+        finally:
+            _flush_c_stdio()
+            os.dup2(saved, 1)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode(errors="replace").splitlines())
+
+
+def _flush_c_stdio() -> None:
+    """fflush(NULL): C stdio buffers output to a file until exit, after fd 1 is restored."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).fflush(None)
+
+
+def _summary(lines: list[str]) -> dict[str, int]:
+    """Distinct lines and how often each came."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        if line.strip():
+            counts[line.strip()] = counts.get(line.strip(), 0) + 1
+    return counts
 
 
 def _check_choice(what: str, value: Any, choices: tuple[str, ...]) -> None:
