@@ -20,10 +20,14 @@ def available_cpus() -> int:
 def pin_library_threads(n: int) -> None:
     """Cap BLAS/OpenMP pools of libraries imported later, so they do not oversubscribe with Numba.
 
-    Only effective before numpy/scipy are imported; values the user set are kept.
+    Only effective before numpy/scipy are imported; values the user set are kept, and one of
+    them set alone (``OMP_NUM_THREADS=1``) caps the other pools too (OpenBLAS reads its own
+    variable before OMP's, so setting it to ``n`` would override the user's choice).
     """
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(n))
+    pools = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    chosen = next((os.environ[v] for v in pools if os.environ.get(v, "").isdigit()), str(n))
+    for var in pools:
+        os.environ.setdefault(var, chosen)
     os.environ.setdefault("NUMBA_NUM_THREADS", str(max(n, os.cpu_count() or 1)))
 
 

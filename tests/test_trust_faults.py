@@ -520,3 +520,18 @@ def test_default_threads_by_size():
     assert default_threads(100) == 1
     assert default_threads(SMALL_SYSTEM - 1) == 1
     assert default_threads(SMALL_SYSTEM) == available_cpus()
+
+
+def test_a_users_omp_setting_caps_every_blas_pool(monkeypatch):
+    from learnsolve.solvers.threads import pin_library_threads
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    pin_library_threads(8)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "1"
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.delenv("MKL_NUM_THREADS")
+    pin_library_threads(8)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "8"
