@@ -7,6 +7,7 @@ Heavy modules (numpy, numba, pyamg, pydantic) are imported inside the commands, 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +53,46 @@ def _threads_env(threads: int | None) -> None:
     pin_library_threads(threads or available_cpus())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _UsageLine(click.ClickException):
+    """A usage error shown as every other bad input: one ``learnsolve: error:`` line, exit 2."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"learnsolve: error: {self.format_message()}", err=True)
+
+
+class OneLineUsageGroup(click.Group):
+    """Click prints usage errors as three lines (Usage, Try, Error); this group prints one line
+    naming the command and where its help is. Help asked for by giving no arguments stays help."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if (exc.ctx is None or exc.ctx is ctx) and ctx.invoked_subcommand:  # the parser gives none
+                exc.ctx = None
+                raise _one_line(exc, f"{ctx.command_path} {ctx.invoked_subcommand}") from None
+            raise _one_line(exc) from None
+
+
+def _one_line(exc: click.UsageError, path: str | None = None) -> click.ClickException:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `learnsolve train` alone: its help
+        return exc
+    path = path or (exc.ctx.command_path if exc.ctx is not None else "learnsolve")
+    message = " ".join(exc.format_message().split())
+    return _UsageLine(f"{path.removeprefix('learnsolve').strip() or 'learnsolve'}: {message} "
+                      f"(see {path} --help)")
+
+
+@click.group(cls=OneLineUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="learnsolve")
 def cli() -> None:
     """learnsolve: fast and learned solvers for linear systems and PDEs, driven by YAML jobs.
@@ -206,14 +246,31 @@ def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: in
     from .jobfile import load_job
     from .progress import setup_logging
 
-    if out is not None and out.exists():
-        raise BadInput(f"{out}: exists; choose a new file name")
+    _check_bench_out(out)
+    spec = load_job(job, overrides)
+    only_for = (("--methods", methods, "sketch-newton"), ("--jax-python", jax_python, "pinn"))
+    for option, given, kind in only_for:
+        if given is not None and spec.solver.type != kind:
+            raise BadInput(f"{option}: only for {kind} jobs; {job} is a {spec.solver.type} job")
     setup_logging(None, quiet)  # a line per method and run on stderr as the bench goes
-    run_bench(load_job(job, overrides), threads, repeat, out, jax_python,
+    run_bench(spec, threads, repeat, out, jax_python,
               [m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 
 
-@cli.group()
+def _check_bench_out(out: Path | None) -> None:
+    """A CSV that could not be written is known now, not after minutes of benchmarking."""
+    if out is None:
+        return
+    if out.exists():
+        raise BadInput(f"{out}: exists; choose a new file name")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise BadInput(f"--out {out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInput(f"--out {out}: folder {folder} is not writable")
+
+
+@cli.group(cls=OneLineUsageGroup)
 def train() -> None:
     """Train a learned solver's model."""
 
