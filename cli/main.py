@@ -17,6 +17,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_BAD_INPUT, EXIT_RUNTIME, BadInput, RunFailed
+from .interrupt import stops_on_signal
 
 SET_HELP = "Override a job key by its dotted path, e.g. --set solver.rtol=1e-10 (repeatable)."
 
@@ -78,18 +79,26 @@ class OneLineUsageGroup(click.Group):
             return super().invoke(ctx)
         except click.UsageError as exc:
             if (exc.ctx is None or exc.ctx is ctx) and ctx.invoked_subcommand:  # the parser gives none
-                exc.ctx = None
-                raise _one_line(exc, f"{ctx.command_path} {ctx.invoked_subcommand}") from None
+                raise _one_line(exc, [*_names(ctx), ctx.invoked_subcommand]) from None
             raise _one_line(exc) from None
 
 
-def _one_line(exc: click.UsageError, path: str | None = None) -> click.ClickException:
+def _names(ctx: click.Context | None) -> list[str]:
+    """The subcommand names down to ``ctx`` (``["train", "dcdm"]``), without the program's."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return names
+
+
+def _one_line(exc: click.UsageError, names: list[str] | None = None) -> click.ClickException:
     if type(exc).__name__ == "NoArgsIsHelpError":  # `learnsolve train` alone: its help
         return exc
-    path = path or (exc.ctx.command_path if exc.ctx is not None else "learnsolve")
+    names = _names(exc.ctx) if names is None else names
     message = " ".join(exc.format_message().split())
-    return _UsageLine(f"{path.removeprefix('learnsolve').strip() or 'learnsolve'}: {message} "
-                      f"(see {path} --help)")
+    return _UsageLine(f"{' '.join(names) or 'learnsolve'}: {message} "
+                      f"(see {' '.join(['learnsolve', *names])} --help)")
 
 
 @click.group(cls=OneLineUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,20 +132,19 @@ def cli() -> None:
 def run(job: Path, out: Path | None, overrides: tuple[str, ...], threads: int | None,
         quiet: bool, resume: Path | None) -> None:
     """Run one job; print its run directory on stdout; exit with its status code."""
-    _threads_env(threads)
-    from .jobfile import load_job
-    from .runner import run_job
+    # a signal while reading the job, loading the problem or the kernels, before a run directory
+    # exists (the run installs its own handler for the solve, which writes result.json)
+    with stops_on_signal("interrupted before the run started"):
+        _threads_env(threads)
+        from .jobfile import load_job
+        from .runner import run_job
 
-    if resume is not None:  # as --set solver.resume=..., resolved against the current folder
-        overrides = (*overrides, f"solver.resume={resume.resolve()}")
-    spec = load_job(job, overrides)
-    if spec.sweep:
-        raise BadInput(f"{job}: sweep: this job is a sweep; run it with learnsolve sweep")
-    try:
+        if resume is not None:  # as --set solver.resume=..., resolved against the current folder
+            overrides = (*overrides, f"solver.resume={resume.resolve()}")
+        spec = load_job(job, overrides)
+        if spec.sweep:
+            raise BadInput(f"{job}: sweep: this job is a sweep; run it with learnsolve sweep")
         code, run_dir, record = run_job(spec, out, threads, quiet)
-    except KeyboardInterrupt:  # while loading the problem, before a run directory exists
-        click.echo("learnsolve: interrupted before the run started", err=True)
-        sys.exit(130)
     if run_dir is not None:  # a bad-input run's directory is removed (see run_job)
         click.echo(str(run_dir))
     if code == EXIT_BAD_INPUT:
@@ -217,7 +225,8 @@ def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
     per Newton iteration), sequence.png, loss.png (PINN and train dcdm), profile.png (flames)."""
     from .report import report_runs
 
-    report_runs(list(run_dirs), plot=not no_plot)
+    with stops_on_signal("report interrupted"):
+        report_runs(list(run_dirs), plot=not no_plot)
 
 
 @cli.command()
@@ -253,8 +262,9 @@ def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: in
         if given is not None and spec.solver.type != kind:
             raise BadInput(f"{option}: only for {kind} jobs; {job} is a {spec.solver.type} job")
     setup_logging(None, quiet)  # a line per method and run on stderr as the bench goes
-    run_bench(spec, threads, repeat, out, jax_python,
-              [m.strip() for m in methods.split(",") if m.strip()] if methods else None)
+    with stops_on_signal("bench interrupted", remove=[out]):
+        run_bench(spec, threads, repeat, out, jax_python,
+                  [m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 
 
 def _check_bench_out(out: Path | None) -> None:
@@ -467,15 +477,16 @@ def collect(sweep_dir: Path, metric: str | None, against: str | None) -> None:
     """
     from . import sweep as sw
 
-    found = sw.find_sweep_dir(sweep_dir)
-    if found != sweep_dir:
-        click.echo(f"collecting {found}", err=True)
-    keys, rows = sw.gather(found)
-    sw.check_plot(keys, metric, against)
-    sw.write_collect(found, rows)
-    _print_collect(keys, rows)
-    if metric:
-        click.echo(str(sw.plot_metric(found, keys, rows, metric, against)))
+    with stops_on_signal("collect interrupted"):
+        found = sw.find_sweep_dir(sweep_dir)
+        if found != sweep_dir:
+            click.echo(f"collecting {found}", err=True)
+        keys, rows = sw.gather(found)
+        sw.check_plot(keys, metric, against)
+        sw.write_collect(found, rows)
+        _print_collect(keys, rows)
+        if metric:
+            click.echo(str(sw.plot_metric(found, keys, rows, metric, against)))
 
 
 def main() -> None:
