@@ -490,7 +490,11 @@ def collect(sweep_dir: Path, metric: str | None, against: str | None) -> None:
 
 
 def main() -> None:
-    cli(prog_name="learnsolve")
+    # from the first moment: a signal while Python imports and parses the command line must not
+    # be lost (it was swallowed there) nor kill the process without a word; each command that
+    # has something to save installs its own handler in place of this one
+    with stops_on_signal("interrupted"):
+        cli(prog_name="learnsolve")
 
 
 if __name__ == "__main__":
