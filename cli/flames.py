@@ -23,7 +23,7 @@ class FlameParams(Params):
     type: Literal["premixed-flame"] = "premixed-flame"
     model: Literal["simplified", "cantera"] = Field(
         "simplified", description="one-step constant-property model (FlamePINN-1D Case 1) or Cantera")
-    phi: float = Field(0.42, gt=0, description="equivalence ratio")
+    phi: float = Field(0.42, gt=0, le=50, description="equivalence ratio")
     # upper bounds: beyond them Cantera's solve runs for minutes before failing (p = 1e30 never ends)
     T_in: float = Field(298.0, gt=0, le=3000, description="inlet temperature, K")
     p: float = Field(101325.0, gt=0, le=1e8, description="pressure, Pa")

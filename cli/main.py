@@ -226,7 +226,11 @@ def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
     from .report import report_runs
 
     with stops_on_signal("report interrupted"):
-        report_runs(list(run_dirs), plot=not no_plot)
+        try:
+            report_runs(list(run_dirs), plot=not no_plot)
+        except (TypeError, AttributeError, KeyError, IndexError) as exc:  # a hand-edited result.json
+            raise BadInput(f"a result.json among {', '.join(map(str, run_dirs))[:200]} holds values "
+                           f"learnsolve does not write ({type(exc).__name__}: {exc})") from None
 
 
 @cli.command()

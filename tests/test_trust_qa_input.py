@@ -228,3 +228,40 @@ def test_report_ends_on_sigterm_with_one_line(cli_argv, write_job, make_job, tmp
     out_, err = _ended_by(proc, signal.SIGTERM)
     assert err.strip().splitlines()[-1] == "learnsolve: report interrupted (SIGTERM)"
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------- files that are not what they claim
+
+
+@pytest.mark.parametrize("content,why", [
+    (bytes(range(256)), "cannot read"),  # not UTF-8: was a UnicodeDecodeError traceback
+    (b"[1, 2]", "not a result.json (a JSON object), but a list"),
+    (b'{"status": 3}', "status: not what learnsolve writes there"),  # was a rich traceback
+    (b'{"timings": 5}', "timings: not what learnsolve writes there"),
+    (b'{"solver": "pinn", "metrics": {"parameters": 1, "reference": 1}}', "holds values learnsolve"),
+])
+def test_report_of_a_foreign_result_json_is_one_line(run_cli, tmp_path, content, why):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "result.json").write_bytes(content)
+    result = run_cli("report", run_dir)
+    assert result.exit_code == 2
+    assert why in error_line(result)
+
+
+def test_an_empty_obstacle_mask_is_bad_input_before_the_run(run_cli, write_job, make_job, tmp_path):
+    # np.load raised EOFError, which click turned into "Aborted!" and exit 1
+    mask = {"type": "mask-file", "path": "m.npy"}
+    job = write_job(make_job(problem={"operator": "csr", "obstacles": mask}))
+    (job.parent / "m.npy").write_bytes(b"")
+    result = run_cli("run", job, "--out", tmp_path / "runs")
+    assert result.exit_code == 2
+    assert "problem.obstacles: " in error_line(result) and "cannot read mask" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_equivalence_ratio_beyond_any_flame_is_refused(run_cli):
+    # phi = 1e30 failed inside Cantera's solve (IndexError, exit 1) after a run directory
+    result = run_cli("validate", bundled("flame-cantera-h2"), *sets("problem.phi=1e30"))
+    assert result.exit_code == 2
+    assert "problem.phi: Input should be less than or equal to 50" in error_line(result)
