@@ -69,14 +69,21 @@ def stops_on_signal(what: str, remove: Sequence[Path | None] = ()) -> Iterator[N
     sys.unraisablehook = hook
     try:
         yield
-    except Stopped as exc:
+    except (Stopped, Exception) as exc:
+        # Numba's dispatcher turns an exception raised in the handler during a compiled call into
+        # "SystemError: ... returned a result with an exception set": after a signal, any error is
+        # the signal's
+        if not isinstance(exc, Stopped) and handler.signum is None:
+            raise
         handler.done = True
         for path in remove:
             if path is not None:
                 path.unlink(missing_ok=True)
-        name = signal.Signals(exc.signum).name
+        # a Stopped may come from an outer command-wide handler: it carries its signal
+        signum = exc.signum if isinstance(exc, Stopped) else handler.signum or signal.SIGINT
+        name = signal.Signals(signum).name
         print(f"learnsolve: {what} ({name})", file=sys.stderr, flush=True)
-        sys.exit(128 + exc.signum)
+        sys.exit(128 + signum)
     finally:
         handler.done = True
         sys.unraisablehook = default_hook

@@ -4,11 +4,13 @@ nothing left behind; a signal ends a command with 130/143 and one line."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -265,3 +267,43 @@ def test_an_equivalence_ratio_beyond_any_flame_is_refused(run_cli):
     result = run_cli("validate", bundled("flame-cantera-h2"), *sets("problem.phi=1e30"))
     assert result.exit_code == 2
     assert "problem.phi: Input should be less than or equal to 50" in error_line(result)
+
+
+# ---------------------------------------------------------------- a signal inside compiled code
+
+
+def test_an_error_wrapping_the_signal_still_ends_interrupted(cli_argv, tmp_path):
+    # Numba's dispatcher turns the handler's exception during a compiled call into "SystemError:
+    # ... returned a result with an exception set"; that must read as the signal, not a traceback
+    code = ("import os, signal\n"
+            "from learnsolve.cli.interrupt import stops_on_signal\n"
+            "with stops_on_signal('bench interrupted'):\n"
+            "    try:\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    except BaseException:\n"
+            "        raise SystemError('returned a result with an exception set')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=ENV)
+    assert done.returncode == 143
+    assert done.stderr.strip().splitlines() == ["learnsolve: bench interrupted (SIGTERM)"]
+
+
+def test_a_run_whose_solver_fails_after_a_signal_is_interrupted(run_cli, runs, write_job, make_job, tmp_path,
+                                                                monkeypatch):
+    from learnsolve.cli import registry
+
+    entry = registry.SOLVERS["cg"]
+
+    def solver_cut_by_sigint(problem, *args, **kwargs):
+        if problem.n < 100:  # the kernels' warm-up solve, before the run directory
+            return entry.call(problem, *args, **kwargs)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the run's handler raises KeyboardInterrupt here
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise SystemError("CPUDispatcher(...) returned a result with an exception set") from None
+
+    monkeypatch.setitem(registry.SOLVERS, "cg", dataclasses.replace(entry, call=solver_cut_by_sigint))
+    out = tmp_path / "runs"
+    result = run_cli("run", write_job(make_job()), "--out", out, "-q")
+    assert result.exit_code == 130, result.stderr
+    assert runs.result(runs.find(out))["status"] == "interrupted"
