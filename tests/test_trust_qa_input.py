@@ -307,3 +307,17 @@ def test_a_run_whose_solver_fails_after_a_signal_is_interrupted(run_cli, runs, w
     result = run_cli("run", write_job(make_job()), "--out", out, "-q")
     assert result.exit_code == 130, result.stderr
     assert runs.result(runs.find(out))["status"] == "interrupted"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_a_checkpoint_cut_by_a_signal_leaves_no_temp_file(tmp_path):
+    # a SIGTERM during the PINN's checkpoint write left checkpoint.pt.tmp in the run directory
+    from learnsolve.pde.flame_pinn import _save_checkpoint
+
+    class CutHere:
+        def __reduce__(self):
+            raise KeyboardInterrupt  # as the run's signal handler does, mid-pickle
+
+    with pytest.raises(KeyboardInterrupt):
+        _save_checkpoint(tmp_path / "checkpoint.pt", {"step": 3, "cut": CutHere()})
+    assert list(tmp_path.iterdir()) == []
