@@ -239,7 +239,8 @@ class TrainOutput(Params):
 class TrainJob(Params):
     name: str = "train-dcdm"
     seed: int = Field(0, ge=0)
-    data: TrainData = Field(default_factory=TrainData)
+    # required: a file without it would silently train on default data (write data: {} for those)
+    data: TrainData
     model: TrainModel = Field(default_factory=TrainModel)
     training: TrainSettings = Field(default_factory=TrainSettings)
     output: TrainOutput = Field(default_factory=TrainOutput)

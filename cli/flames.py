@@ -23,9 +23,10 @@ class FlameParams(Params):
     type: Literal["premixed-flame"] = "premixed-flame"
     model: Literal["simplified", "cantera"] = Field(
         "simplified", description="one-step constant-property model (FlamePINN-1D Case 1) or Cantera")
-    phi: float = Field(0.42, gt=0, description="equivalence ratio")
-    T_in: float = Field(298.0, gt=0, description="inlet temperature, K")
-    p: float = Field(101325.0, gt=0, description="pressure, Pa")
+    phi: float = Field(0.42, gt=0, le=50, description="equivalence ratio")
+    # upper bounds: beyond them Cantera's solve runs for minutes before failing (p = 1e30 never ends)
+    T_in: float = Field(298.0, gt=0, le=3000, description="inlet temperature, K")
+    p: float = Field(101325.0, gt=0, le=1e8, description="pressure, Pa")
     lam: float = Field(0.026, gt=0, alias="lambda", description="simplified: conductivity, W/(m K)")
     cp: float = Field(1000.0, gt=0, description="simplified: heat capacity, J/(kg K)")
     q_F: float = Field(5e7, gt=0, description="simplified: heat of reaction, J/kg of fuel")

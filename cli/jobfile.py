@@ -26,7 +26,7 @@ class OutputSection(Params):
 
 
 class JobSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     seed: int = Field(0, ge=0)
     problem: dict[str, Any]
@@ -222,7 +222,7 @@ def _entry(section: dict[str, Any], registry: dict[str, Entry], what: str, where
     kind = section.get("type")
     if kind is None:
         raise BadInput(f"{where}: {what}.type: required key is missing; choose from {', '.join(registry)}")
-    if kind not in registry:
+    if not isinstance(kind, str) or kind not in registry:
         raise BadInput(f"{where}: {what}.type: unknown {what} {kind!r}; choose from {', '.join(registry)}")
     missing = registry[kind].missing_extra()
     if missing:

@@ -7,6 +7,7 @@ Heavy modules (numpy, numba, pyamg, pydantic) are imported inside the commands, 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import click
 
 from . import __version__
 from .errors import EXIT_BAD_INPUT, EXIT_RUNTIME, EXIT_SWEEP_FAILED, BadInput, RunFailed
+from .interrupt import stops_on_signal
 
 SET_HELP = "Override a job key by its dotted path, e.g. --set solver.rtol=1e-10 (repeatable)."
 
@@ -52,7 +54,54 @@ def _threads_env(threads: int | None) -> None:
     pin_library_threads(threads or available_cpus())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _UsageLine(click.ClickException):
+    """A usage error shown as every other bad input: one ``learnsolve: error:`` line, exit 2."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"learnsolve: error: {self.format_message()}", err=True)
+
+
+class OneLineUsageGroup(click.Group):
+    """Click prints usage errors as three lines (Usage, Try, Error); this group prints one line
+    naming the command and where its help is. Help asked for by giving no arguments stays help."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if (exc.ctx is None or exc.ctx is ctx) and ctx.invoked_subcommand:  # the parser gives none
+                raise _one_line(exc, [*_names(ctx), ctx.invoked_subcommand]) from None
+            raise _one_line(exc) from None
+
+
+def _names(ctx: click.Context | None) -> list[str]:
+    """The subcommand names down to ``ctx`` (``["train", "dcdm"]``), without the program's."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return names
+
+
+def _one_line(exc: click.UsageError, names: list[str] | None = None) -> click.ClickException:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `learnsolve train` alone: its help
+        return exc
+    names = _names(exc.ctx) if names is None else names
+    message = " ".join(exc.format_message().split())
+    return _UsageLine(f"{' '.join(names) or 'learnsolve'}: {message} "
+                      f"(see {' '.join(['learnsolve', *names])} --help)")
+
+
+@click.group(cls=OneLineUsageGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="learnsolve")
 def cli() -> None:
     """learnsolve: fast and learned solvers for linear systems and PDEs, driven by YAML jobs.
@@ -83,20 +132,19 @@ def cli() -> None:
 def run(job: Path, out: Path | None, overrides: tuple[str, ...], threads: int | None,
         quiet: bool, resume: Path | None) -> None:
     """Run one job; print its run directory on stdout; exit with its status code."""
-    _threads_env(threads)
-    from .jobfile import load_job
-    from .runner import run_job
+    # a signal while reading the job, loading the problem or the kernels, before a run directory
+    # exists (the run installs its own handler for the solve, which writes result.json)
+    with stops_on_signal("interrupted before the run started"):
+        _threads_env(threads)
+        from .jobfile import load_job
+        from .runner import run_job
 
-    if resume is not None:  # as --set solver.resume=..., resolved against the current folder
-        overrides = (*overrides, f"solver.resume={resume.resolve()}")
-    spec = load_job(job, overrides)
-    if spec.sweep:
-        raise BadInput(f"{job}: sweep: this job is a sweep; run it with learnsolve sweep")
-    try:
+        if resume is not None:  # as --set solver.resume=..., resolved against the current folder
+            overrides = (*overrides, f"solver.resume={resume.resolve()}")
+        spec = load_job(job, overrides)
+        if spec.sweep:
+            raise BadInput(f"{job}: sweep: this job is a sweep; run it with learnsolve sweep")
         code, run_dir, record = run_job(spec, out, threads, quiet)
-    except KeyboardInterrupt:  # while loading the problem, before a run directory exists
-        click.echo("learnsolve: interrupted before the run started", err=True)
-        sys.exit(130)
     if run_dir is not None:  # a bad-input run's directory is removed (see run_job)
         click.echo(str(run_dir))
     if code == EXIT_BAD_INPUT:
@@ -177,7 +225,12 @@ def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
     per Newton iteration), sequence.png, loss.png (PINN and train dcdm), profile.png (flames)."""
     from .report import report_runs
 
-    report_runs(list(run_dirs), plot=not no_plot)
+    with stops_on_signal("report interrupted"):
+        try:
+            report_runs(list(run_dirs), plot=not no_plot)
+        except (TypeError, AttributeError, KeyError, IndexError) as exc:  # a hand-edited result.json
+            raise BadInput(f"a result.json among {', '.join(map(str, run_dirs))[:200]} holds values "
+                           f"learnsolve does not write ({type(exc).__name__}: {exc})") from None
 
 
 @cli.command()
@@ -206,14 +259,32 @@ def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: in
     from .jobfile import load_job
     from .progress import setup_logging
 
-    if out is not None and out.exists():
-        raise BadInput(f"{out}: exists; choose a new file name")
+    _check_bench_out(out)
+    spec = load_job(job, overrides)
+    only_for = (("--methods", methods, "sketch-newton"), ("--jax-python", jax_python, "pinn"))
+    for option, given, kind in only_for:
+        if given is not None and spec.solver.type != kind:
+            raise BadInput(f"{option}: only for {kind} jobs; {job} is a {spec.solver.type} job")
     setup_logging(None, quiet)  # a line per method and run on stderr as the bench goes
-    run_bench(load_job(job, overrides), threads, repeat, out, jax_python,
-              [m.strip() for m in methods.split(",") if m.strip()] if methods else None)
+    with stops_on_signal("bench interrupted", remove=[out]):
+        run_bench(spec, threads, repeat, out, jax_python,
+                  [m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 
 
-@cli.group()
+def _check_bench_out(out: Path | None) -> None:
+    """A CSV that could not be written is known now, not after minutes of benchmarking."""
+    if out is None:
+        return
+    if out.exists():
+        raise BadInput(f"{out}: exists; choose a new file name")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise BadInput(f"--out {out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInput(f"--out {out}: folder {folder} is not writable")
+
+
+@cli.group(cls=OneLineUsageGroup)
 def train() -> None:
     """Train a learned solver's model."""
 
@@ -410,19 +481,24 @@ def collect(sweep_dir: Path, metric: str | None, against: str | None) -> None:
     """
     from . import sweep as sw
 
-    found = sw.find_sweep_dir(sweep_dir)
-    if found != sweep_dir:
-        click.echo(f"collecting {found}", err=True)
-    keys, rows = sw.gather(found)
-    sw.check_plot(keys, metric, against)
-    sw.write_collect(found, rows)
-    _print_collect(keys, rows)
-    if metric:
-        click.echo(str(sw.plot_metric(found, keys, rows, metric, against)))
+    with stops_on_signal("collect interrupted"):
+        found = sw.find_sweep_dir(sweep_dir)
+        if found != sweep_dir:
+            click.echo(f"collecting {found}", err=True)
+        keys, rows = sw.gather(found)
+        sw.check_plot(keys, metric, against)
+        sw.write_collect(found, rows)
+        _print_collect(keys, rows)
+        if metric:
+            click.echo(str(sw.plot_metric(found, keys, rows, metric, against)))
 
 
 def main() -> None:
-    cli(prog_name="learnsolve")
+    # from the first moment: a signal while Python imports and parses the command line must not
+    # be lost (it was swallowed there) nor kill the process without a word; each command that
+    # has something to save installs its own handler in place of this one
+    with stops_on_signal("interrupted"):
+        cli(prog_name="learnsolve")
 
 
 if __name__ == "__main__":

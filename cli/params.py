@@ -13,7 +13,8 @@ from . import paths
 class Params(BaseModel):
     """Base of every parameter model: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid")
+    # NaN and inf are never meaningful settings (inf passes every lower bound: tol: .inf "converges")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def _existing_file(value: str, info: ValidationInfo) -> str:

@@ -38,11 +38,24 @@ Record = dict[str, Any]
 def load_run(run_dir: Path) -> Record:
     path = run_dir / "result.json"
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except FileNotFoundError:
         raise BadInput(f"{run_dir}: not a run directory (no result.json)") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, or bytes that are not UTF-8
         raise BadInput(f"{path}: cannot read: {exc}") from None
+    if not isinstance(record, dict):
+        raise BadInput(f"{path}: not a result.json (a JSON object), but a {type(record).__name__}")
+    for key, types in _RECORD_TYPES.items():  # a file not written by learnsolve: one line, not a traceback
+        if record.get(key) is not None and not isinstance(record[key], types):
+            raise BadInput(f"{path}: {key}: not what learnsolve writes there (got {record[key]!r:.60})")
+    return record
+
+
+_RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "name": str, "problem": str, "solver": str, "status": str, "message": str,
+    "iterations": (int, float), "relative_residual": (int, float), "metrics": dict, "timings": dict,
+    "baselines": dict}
+"""The keys of result.json the report reads, and what they hold."""
 
 
 def run_kind(record: Record) -> str:
@@ -245,7 +258,7 @@ def _job(run_dir: Path) -> dict[str, Any]:
 
     try:
         return yaml.safe_load((run_dir / "job.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: bytes that are not UTF-8
         return {}
 
 

@@ -261,10 +261,14 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
                           message=f"{type(exc).__name__}: {exc.strerror or exc}{where}")
             code = EXIT_RUNTIME
         except Exception as exc:
-            record.update(status="failed", reason=type(exc).__name__,
-                          message=f"{type(exc).__name__}: {exc} (traceback in {run_dir / 'log.txt'})")
-            log_to_file(traceback.format_exc())  # the terminal gets the one-line summary below
-            code = EXIT_RUNTIME
+            if guard.signum is not None:  # e.g. Numba's SystemError around an interrupted compiled call
+                record.update(status="interrupted", reason="signal", message="interrupted")
+                code = guard.exit_code
+            else:
+                record.update(status="failed", reason=type(exc).__name__,
+                              message=f"{type(exc).__name__}: {exc} (traceback in {run_dir / 'log.txt'})")
+                log_to_file(traceback.format_exc())  # the terminal gets the one-line summary below
+                code = EXIT_RUNTIME
         finally:
             guard.hold()
             finished = utc_now()

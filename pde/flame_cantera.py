@@ -126,6 +126,9 @@ def inlet_gas(mechanism: str, fuel: str, oxidizer: str, phi: float, T_in: float,
         raise InputError(f"cannot load mechanism {mech!r}: {_first_line(exc)}", "mechanism") from None
     except (OSError, RuntimeError) as exc:  # e.g. an unreadable file
         raise InputError(f"cannot read mechanism {mech!r}: {exc}", "mechanism") from None
+    except UnicodeDecodeError as exc:  # a binary file: Cantera lets the decoder's error through
+        raise InputError(f"mechanism {mech!r} is not a YAML text file (byte {exc.start} is not UTF-8)",
+                         "mechanism") from None
 
     fuel_x = _composition(fuel, gas, "fuel", mech)
     oxidizer_x = _composition(oxidizer, gas, "oxidizer", mech)

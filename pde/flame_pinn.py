@@ -356,8 +356,12 @@ def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """torch.save to a temporary name, then rename: a kill never leaves half a checkpoint."""
     torch = _torch()
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    try:
+        torch.save(payload, tmp)
+        tmp.replace(path)
+    except BaseException:  # a signal or a full disk mid-write: no half-written temp file left
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path, width: int | None = None, depth: int | None = None,

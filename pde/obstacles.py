@@ -62,8 +62,9 @@ def _read_mask(path: str | Path | None, shape: tuple[int, ...]) -> np.ndarray:
         raise InputError("mask-file needs a path", "obstacles")
     try:
         m = np.load(Path(path), allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read mask: {str(exc).splitlines()[0]}", "obstacles") from None
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{path}: cannot read mask: {why}", "obstacles") from None
     if m.shape != shape:
         raise InputError(f"{path}: mask has shape {m.shape}, the grid is {shape}", "obstacles")
     if not (m.dtype == bool or np.isin(m, (0, 1)).all()):

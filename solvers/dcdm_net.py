@@ -100,8 +100,12 @@ def save_model(path: Path, net: DCDMNet, meta: dict[str, Any]) -> None:
     torch.save({"format": FORMAT, "meta": {**meta, "architecture": net.arch}, "state_dict": state,
                 "sha256": _state_hash(state)}, buf)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(buf.getvalue())
+        tmp.replace(path)
+    except BaseException:  # a signal or a full disk mid-write: no half-written temp file left
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_model(path: Path, dim: int | None = None, param: str = "model") -> tuple[DCDMNet, dict[str, Any]]:
@@ -322,10 +326,14 @@ def train(net: DCDMNet, layouts: list[Layout], cfg: TrainConfig,
         if cfg.checkpoint is None:
             return
         tmp = cfg.checkpoint.with_name(f".{cfg.checkpoint.name}.tmp")
-        torch.save({"format": CHECKPOINT_FORMAT, "model": net.state_dict(), "optimizer": opt.state_dict(),
-                    "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "data": fingerprint,
-                    "history": history, "step": step, "running": running}, tmp)
-        tmp.replace(cfg.checkpoint)
+        try:
+            torch.save({"format": CHECKPOINT_FORMAT, "model": net.state_dict(), "optimizer": opt.state_dict(),
+                        "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "data": fingerprint,
+                        "history": history, "step": step, "running": running}, tmp)
+            tmp.replace(cfg.checkpoint)
+        except BaseException:  # a signal mid-write: no half-written temp file left
+            tmp.unlink(missing_ok=True)
+            raise
 
     try:
         while step < cfg.steps:
