@@ -36,6 +36,7 @@ from .errors import BadInput
 from .jobfile import _FLOAT, Job, _scalar, apply_overrides, read_yaml, set_dotted, validate
 from .registry import Params
 from .rundir import write_atomic, write_json
+from .runner import SignalGuard
 
 FINISHED = ("converged", "max_iterations", "diverged", "breakdown")
 MAX_POINTS = 100_000
@@ -349,34 +350,20 @@ def one_line(text: str) -> str:
     return lines[0] if lines else str(text)
 
 
-class Stop:
+class Stop(SignalGuard):
     """SIGINT/SIGTERM during a sweep: the first one is remembered (later ones change nothing) and,
     while ``raising``, also raised as KeyboardInterrupt to end what this process is doing (a
     point run here, waiting for Dask); otherwise the sweep checks ``signum`` between steps."""
 
     def __init__(self) -> None:
-        self.signum: int | None = None
+        super().__init__()
         self.raising = False
-        self._old: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.signum is None:
             self.signum = signum
             if self.raising:
                 raise KeyboardInterrupt
-
-    def __enter__(self) -> Stop:
-        for s in (signal.SIGINT, signal.SIGTERM):
-            self._old[s] = signal.signal(s, self._handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for s, h in self._old.items():
-            signal.signal(s, h)
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.signum or signal.SIGINT)
 
 
 def run_inline(sweep: Sweep, pending: list[Point], threads: int, stop: Stop) -> dict[int, dict[str, Any]]:
