@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from . import paths
 
@@ -15,6 +15,17 @@ class Params(BaseModel):
 
     # NaN and inf are never meaningful settings (inf passes every lower bound: tol: .inf "converges")
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Tolerance(Params):
+    """Models with ``rtol`` and ``atol``: at least one must be positive, else a run could never stop."""
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Tolerance:
+        if self.rtol == 0 and self.atol == 0:  # type: ignore[attr-defined]
+            raise ValueError("rtol and atol are both 0: the run could never stop; set rtol > 0 "
+                             "(e.g. 1e-8) or atol > 0")
+        return self
 
 
 def _existing_file(value: str, info: ValidationInfo) -> str:

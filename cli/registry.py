@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from . import dcdm, flames, optim, paths
-from .params import InputFile, Params
+from .params import InputFile, Params, Tolerance
 
 # ---------------------------------------------------------------- problems
 
@@ -263,18 +263,7 @@ class AmgOptions(Params):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
-class _Tolerance(Params):
-    """rtol and atol together: at least one must be positive, else a run could never stop."""
-
-    @model_validator(mode="after")
-    def _reachable(self) -> _Tolerance:
-        if self.rtol == 0 and self.atol == 0:
-            raise ValueError("rtol and atol are both 0: the run could never stop; set rtol > 0 "
-                             "(e.g. 1e-8) or atol > 0")
-        return self
-
-
-class CGParams(_Tolerance):
+class CGParams(Tolerance):
     type: Literal["cg"] = "cg"
     rtol: float = Field(1e-8, ge=0, lt=1, description="stop when ||r|| <= max(rtol ||b||, atol)")
     atol: float = Field(0.0, ge=0)
