@@ -451,7 +451,7 @@ def _train_run(job: TrainJob, prep: _Prepared, quiet: bool, guard: Any) -> int:
                 "learnsolve_version": __version__, "torch_version": str(torch.__version__),
                 "created": utc_now().isoformat(), "seed": job.seed}
         save_model(run_dir / "model.pt", res.net, meta)
-        status, reason, message = _verdict(res, t.target_loss)
+        status, reason, message = res.verdict(t.target_loss)
         if target is not None and status == "converged":
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, (run_dir / "model.pt").read_bytes())
@@ -472,21 +472,6 @@ def _train_run(job: TrainJob, prep: _Prepared, quiet: bool, guard: Any) -> int:
         write_json(run_dir / "result.json", record)
     (LOG.info if code == 0 else LOG.warning)("%s: %s", record["status"], record.get("message", ""))
     return code
-
-
-def _verdict(res: Any, target_loss: float) -> tuple[str, str, str]:
-    """(status, reason, message) of a training: converged when the final moving-average loss is
-    below target_loss."""
-    import math
-
-    done = f"{res.steps} steps, {res.seconds:.1f} s: loss {res.loss:.4g}"
-    if res.interrupted:
-        return "interrupted", "signal", done
-    if not math.isfinite(res.loss):
-        return "diverged", "loss", f"{done} is not finite"
-    if res.loss < target_loss:
-        return "converged", "target_loss", f"{done} < target_loss {target_loss:g}"
-    return "max_iterations", "target_loss", f"{done} is not below target_loss {target_loss:g}"
 
 
 def _train_with_bar(net: Any, layouts: list[Any], cfg: Any, quiet: bool) -> Any:

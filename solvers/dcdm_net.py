@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -254,6 +255,18 @@ class TrainResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     interrupted: bool = False
     resumed_from: int | None = None
+
+    def verdict(self, target_loss: float) -> tuple[str, str, str]:
+        """(status, reason, message): ``converged`` only when the final moving-average loss is
+        below ``target_loss``; ``diverged`` when it is not finite, else ``max_iterations``."""
+        done = f"{self.steps} steps, {self.seconds:.1f} s: loss {self.loss:.4g}"
+        if self.interrupted:
+            return "interrupted", "signal", done
+        if not math.isfinite(self.loss):
+            return "diverged", "loss", f"{done} is not finite"
+        if self.loss < target_loss:
+            return "converged", "target_loss", f"{done} < target_loss {target_loss:g}"
+        return "max_iterations", "target_loss", f"{done} is not below target_loss {target_loss:g}"
 
 
 def data_fingerprint(layouts: list[Layout]) -> str:

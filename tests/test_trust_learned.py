@@ -365,3 +365,15 @@ def test_training_progress_logs_an_estimate_then_periodic_lines(monkeypatch):
     # then a line at most every 5 s: none at t = 8, one at t = 12 and t = 20
     assert [line.split("  ")[0] for line in lines[1:]] == ["training: step 21/20000",
                                                            "training: step 31/20000"]
+
+
+def test_training_verdict_is_the_library_s():
+    from learnsolve.solvers.dcdm_net import TrainResult
+
+    def verdict(loss: float, **kw: object) -> str:
+        return TrainResult(net=None, steps=10, loss=loss, seconds=1.0, **kw).verdict(0.05)[0]
+
+    assert verdict(0.049) == "converged"
+    assert verdict(0.05) == verdict(1.0) == "max_iterations"
+    assert verdict(float("nan")) == "diverged"
+    assert verdict(0.01, interrupted=True) == "interrupted"
