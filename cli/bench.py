@@ -74,7 +74,7 @@ def _best(fn: Callable[[], Row], repeat: int, label: str) -> Row:
 
 
 def _learnsolve(problem: Any, p: Any) -> Row:
-    res = SOLVERS["cg"].call(problem, p)
+    res = SOLVERS["cg"].run(problem, p)
     return {"iterations": res.iterations, "setup_s": res.setup_s, "solve_s": res.solve_s,
             "relative_residual": res.relative_residual, "status": res.status}
 
@@ -83,8 +83,8 @@ def _scipy_preconditioner(name: str, a: Any, p: Any) -> Any:
     """What a scipy user would pass as M (our own M where scipy has none of that kind)."""
     import scipy.sparse as sp
 
-    from learnsolve.solvers.operators import CsrOperator
-    from learnsolve.solvers.precond import make_preconditioner
+    from learnsolve.solvers.linear.operators import CsrOperator
+    from learnsolve.solvers.linear.precond import make_preconditioner
 
     if name == "none":
         return None
@@ -147,36 +147,30 @@ def _pyamg(a: Any, b: np.ndarray, p: Any) -> Row:
 
 def run_bench(job: Job, threads: int | None, repeat: int, out: Path | None,
               jax_python: Path | None = None, methods: list[str] | None = None) -> list[Row]:
+    """The job's solver entry's bench."""
+    from .errors import BadInput
+    from .registry import PROBLEMS
+
+    entry = SOLVERS[job.solver.type]
+    if "sequence" in PROBLEMS[job.problem.type].forms:
+        raise BadInput(f"{job.source}: problem.type: bench takes one system; for a sequence, "
+                       "run the job with baselines: [...]")
+    if entry.bench is None:
+        benched = ", ".join(name for name, e in SOLVERS.items() if e.bench)
+        raise BadInput(f"{job.source}: solver.type: bench has nothing to compare for {entry.name} "
+                       f"(it benches {benched})")
+    return entry.bench(job, threads, repeat, out, jax_python=jax_python, methods=methods)
+
+
+def linear_bench(job: Job, threads: int | None, repeat: int, out: Path | None) -> list[Row]:
+    """learnsolve's cg (or sor sweeps) against scipy and pyamg on the job's system."""
     from rich.console import Console
     from rich.table import Table
 
     from learnsolve.solvers.threads import set_threads
 
-    from .errors import BadInput
-    from .registry import SEQUENCES
     from .rundir import write_csv
 
-    if job.problem.type in SEQUENCES:
-        raise BadInput(f"{job.source}: problem.type: bench takes one system; for a sequence, "
-                       "run the job with baselines: [...]")
-    if job.solver.type == "dcdm":
-        from learnsolve.solvers.threads import set_threads
-
-        from .dcdm import dcdm_bench
-
-        set_threads(threads)
-        return dcdm_bench(job, out)
-    if job.solver.type == "sketch-newton":
-        from .optbench import opt_bench
-
-        return opt_bench(job, out, methods)
-    if job.solver.type == "pinn":
-        from .flamebench import pinn_bench
-
-        return pinn_bench(job, repeat, out, jax_python)
-    if job.solver.type == "flame-reference":
-        raise BadInput(f"{job.source}: solver.type: bench compares solvers of a linear system or the "
-                       "training step of a pinn job")
     nthreads = set_threads(threads)
     p = job.solver
     problem = load_problem(job)
@@ -240,9 +234,9 @@ def _sor_bench(job: Job, problem: Any, nthreads: int, repeat: int, out: Path | N
     from rich.console import Console
     from rich.table import Table
 
-    from learnsolve.solvers.cg import cg
-    from learnsolve.solvers.operators import StencilLaplacian
-    from learnsolve.solvers.sor import sor
+    from learnsolve.solvers.linear.cg import cg
+    from learnsolve.solvers.linear.operators import StencilLaplacian
+    from learnsolve.solvers.linear.sor import sor
 
     from .errors import BadInput
     from .rundir import write_csv

@@ -16,8 +16,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import paths
+from .entry import Entry
 from .errors import BadInput
-from .registry import BASELINES, PROBLEMS, SOLVERS, Entry, Params, cross_check
+from .params import Params
+from .registry import BASELINES, PROBLEMS, SOLVERS, cross_check
 
 
 class OutputSection(Params):

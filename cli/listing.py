@@ -20,9 +20,10 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from .entry import Entry
 from .errors import BadInput
 from .paths import bundled_examples
-from .registry import PROBLEMS, SOLVERS, Entry
+from .registry import PROBLEMS, SOLVERS
 
 #: Sections of a file that are not a registered type, listed by ``learnsolve list NAME``.
 OTHER = {
@@ -247,7 +248,7 @@ def _other_text(name: str, cols: int) -> str:
         keys = list(rows(JobSection, skip=("problem", "solver")))
         head = "job file: the keys around problem: and solver: (see learnsolve list TYPE for those)"
     else:
-        from .dcdm import TrainJob
+        from .types.dcdm import TrainJob
 
         keys = list(rows(TrainJob, skip=()))
         head = "training file (learnsolve train dcdm TRAIN.yaml; learnsolve example train-dcdm2d)"

@@ -166,7 +166,7 @@ def validate(job: Path, overrides: tuple[str, ...], show: bool) -> None:
     from .jobfile import load_job, read_yaml
 
     if job.is_file() and "training" in read_yaml(job):
-        from .dcdm import load_train_job
+        from .types.dcdm import load_train_job
 
         train_spec = load_train_job(job, overrides)
         if show:
@@ -261,10 +261,12 @@ def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: in
 
     _check_bench_out(out)
     spec = load_job(job, overrides)
-    only_for = (("--methods", methods, "sketch-newton"), ("--jax-python", jax_python, "pinn"))
-    for option, given, kind in only_for:
-        if given is not None and spec.solver.type != kind:
-            raise BadInput(f"{option}: only for {kind} jobs; {job} is a {spec.solver.type} job")
+    from .registry import SOLVERS
+
+    for option, given, key in (("--methods", methods, "methods"), ("--jax-python", jax_python, "jax_python")):
+        if given is not None and key not in SOLVERS[spec.solver.type].bench_options:
+            kinds = " or ".join(n for n, e in SOLVERS.items() if key in e.bench_options)
+            raise BadInput(f"{option}: only for {kinds} jobs; {job} is a {spec.solver.type} job")
     setup_logging(None, quiet)  # a line per method and run on stderr as the bench goes
     with stops_on_signal("bench interrupted", remove=[out]):
         run_bench(spec, threads, repeat, out, jax_python,
@@ -299,7 +301,7 @@ def train() -> None:
 def train_dcdm(job: Path, overrides: tuple[str, ...], resume: Path | None, quiet: bool) -> None:
     """Train a DCDM network (TRAIN.yaml: data, model, training, output); prints the run directory,
     which holds model.pt, history.csv, checkpoint.pt and log.txt."""
-    from .dcdm import load_train_job, run_training
+    from .types.dcdm import load_train_job, run_training
 
     if not job.is_file():
         why = "is a directory, not a training file" if job.is_dir() else "no such file"

@@ -1,71 +1,12 @@
-"""What a solver entry hands back to the runner: the result.json fields, the history.csv columns
-and the arrays, whatever the method (one solve, a sequence of solves, ...)."""
+"""The Result of a pass over a sequence of systems and its comparators."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-
-@dataclass
-class Outcome:
-    status: str
-    reason: str
-    message: str
-    iterations: int
-    relative_residual: float | None
-    setup_s: float
-    solve_s: float
-    metrics: dict[str, Any] = field(default_factory=dict)
-    history: dict[str, Any] = field(default_factory=dict)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    baselines: dict[str, Any] | None = None
-    tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # file name -> CSV columns
-
-    def record(self) -> dict[str, Any]:
-        rec = {
-            "status": self.status,
-            "reason": self.reason,
-            "message": self.message,
-            "iterations": self.iterations,
-            "relative_residual": self.relative_residual,
-            "timings": {"setup_s": self.setup_s, "solve_s": self.solve_s},
-            "metrics": self.metrics,
-        }
-        if self.baselines is not None:
-            rec["baselines"] = self.baselines
-        return rec
-
-
-def from_solve(result: Any, problem: Any) -> Outcome:
-    """One linear solve (a :class:`~learnsolve.solvers.result.SolveResult`)."""
-    norms = result.residual_norms
-    scale = result.b_norm if result.b_norm > 0 else 1.0
-    arrays = {"x": result.x, "b": problem.b}
-    if problem.x_exact is not None:
-        arrays["x_exact"] = problem.x_exact
-    return Outcome(
-        status=result.status,
-        reason=result.reason,
-        message=result.message,
-        iterations=result.iterations,
-        relative_residual=result.relative_residual,
-        setup_s=result.setup_s,
-        solve_s=result.solve_s,
-        metrics={
-            "unknowns": problem.n,
-            "residual_norm": result.residual_norm,
-            "b_norm": result.b_norm,
-            "recurrence_relative_residual": float(norms[-1] / scale),
-            **result.info,
-            **problem.error_metrics(result.x),
-        },
-        history={"iteration": np.arange(norms.size), "residual_norm": norms,
-                 "relative_residual": norms / scale},
-        arrays=arrays,
-    )
+from learnsolve.solvers.result import Result
 
 
 def sequence_history(run: Any) -> dict[str, Any]:
@@ -85,8 +26,8 @@ def _padded(values: Any, n: int) -> np.ndarray:
 
 
 def from_sequence(run: Any, seq: Any, base: dict[str, dict[str, Any]], setup_s: float,
-                  solve_s: float, baselines_s: float, info: dict[str, Any]) -> Outcome:
-    """A pass over a sequence (a :class:`~learnsolve.solvers.relax.SequenceRun`) and the
+                  solve_s: float, baselines_s: float, info: dict[str, Any]) -> Result:
+    """A pass over a sequence (a :class:`~learnsolve.solvers.tuning.sequence.SequenceRun`) and the
     comparators it was asked to face. Comparators a signal stopped (``complete`` false) are kept
     with the instances they covered, and make the run ``interrupted``."""
     total = run.total_iterations
@@ -120,14 +61,12 @@ def from_sequence(run: Any, seq: Any, base: dict[str, dict[str, Any]], setup_s: 
         entry = {k: v for k, v in b.items() if k in keys}
         summary[name] = {**entry, **(ratios(b["total_iterations"]) if name not in cut else {})}
         history[f"iterations_{name.replace('-', '_')}"] = _padded(b["iterations"], done)
-    return Outcome(
+    return Result(
         status=status,
         reason=reason,
         message=message,
         iterations=total,
-        relative_residual=None,
-        setup_s=setup_s,
-        solve_s=solve_s,
+        timings={"setup_s": setup_s, "solve_s": solve_s},
         metrics={"total_iterations": total, "instances": done, "unknowns": seq.n,
                  "mean_omega": float(np.mean(run.omega)) if done else None,
                  "baselines_s": baselines_s, "tuner_s": run.tuner_seconds,

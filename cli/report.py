@@ -64,15 +64,12 @@ def run_kind(record: Record) -> str:
     solver = record.get("solver")
     if solver is None and "final_loss" in metrics:
         return "training"
-    if solver == "pinn":
-        return "pinn"
-    if solver in ("flame-reference", "flame-cantera") or record.get("problem") == "premixed-flame":
-        return "flame"
-    if solver == "sketch-newton":
-        return "optimise"
     if "total_iterations" in metrics:
         return "sequence"
-    return "linear"
+    from .registry import SOLVERS
+
+    entry = SOLVERS.get(solver) if isinstance(solver, str) else None
+    return entry.report if entry is not None else "linear"
 
 
 # ---------------------------------------------------------------- plots

@@ -86,15 +86,10 @@ def load_problem(job: Job) -> Any:
 
     check_memory(job)
     try:
-        problem = PROBLEMS[job.problem.type].call(job.problem, job.seed)
+        problem = PROBLEMS[job.problem.type].build(job.problem, job.seed)
         check = SOLVERS[job.solver.type].check
         if check is not None:
             check(problem, job.solver)
-        omega = getattr(job.solver, "omega", None)
-        if getattr(omega, "state", None):  # a shared tuner state must fit the job
-            from .tunerstate import check_state
-
-            check_state(Path(omega.state), omega.tuner, omega.grid.values(), omega.settings())
     except InputError as exc:
         raise BadInput(f"{job.source}: {_key('problem', exc.param)}: {exc}") from None
     except MemoryError as exc:
@@ -148,9 +143,9 @@ def load_kernels(job: Job, problem: Any) -> float:
     them), and start the thread pool, by solving a 3-point-per-side Poisson system with the same
     operator kind and the job's solver settings. Returns the seconds taken, ``timings.load_s``,
     which ``solve_s`` then no longer contains. Only single linear systems on Numba solvers."""
-    from learnsolve.solvers.operators import CsrOperator, StencilLaplacian
+    from learnsolve.solvers.linear.operators import CsrOperator, StencilLaplacian
 
-    if job.solver.type not in WARMED or not hasattr(problem, "A") or not hasattr(problem, "b"):
+    if not SOLVERS[job.solver.type].warm or not hasattr(problem, "A") or not hasattr(problem, "b"):
         return 0.0
     if isinstance(problem.A, StencilLaplacian):
         kind, dim = "stencil", problem.A.dim
@@ -162,14 +157,10 @@ def load_kernels(job: Job, problem: Any) -> float:
 
     t = time.perf_counter()
     try:
-        SOLVERS[job.solver.type].call(poisson(dim, 3, kind), job.solver, None, None, None)
+        SOLVERS[job.solver.type].run(poisson(dim, 3, kind), job.solver, None, None, None)
     except Exception:  # the real solve reports whatever is wrong, with its own message
         pass
     return time.perf_counter() - t
-
-
-WARMED = ("cg", "sor", "kaczmarz")
-"""Solvers whose kernels :func:`load_kernels` loads before the timed solve."""
 
 
 def _refuse_unwritable(job: Job, out: Path | None) -> Path:
@@ -235,7 +226,7 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
                      job.problem.type, problem.n, problem_s, job.solver.type, nthreads)
             progress = Progress(_describer(job, problem), live)
             try:
-                outcome = SOLVERS[job.solver.type].call(problem, job.solver, progress, job, run_dir)
+                outcome = SOLVERS[job.solver.type].run(problem, job.solver, progress, job, run_dir)
             finally:
                 progress.close()
             solved = outcome.record()
@@ -324,24 +315,9 @@ def _fmt(v: float | None) -> str:
 
 
 def _describer(job: Job, problem: Any) -> Any:
-    """How a progress line reads: residual for one solve, instance count for a sequence."""
-    if hasattr(problem, "instances"):
-        total = len(problem)
-        return lambda k, v: f"instance {k}/{total}: {int(v)} iterations"
-    if job.solver.type == "pinn":
-        from .flames import describe_progress
-
-        return describe_progress(job.solver)
-    if job.solver.type == "sketch-newton":
-        tol = job.solver.tol
-        return lambda k, v: f"iteration {k}  KKT residual {v:.3e}  (tol {tol:.1e})"
-    if job.solver.type == "flame-reference":
-        return lambda k, v: f"bisection {k}: bracket {v[0]:.1e}  s_L {v[1]:.8g} m/s"
-    import numpy as np
-
-    scale = float(np.linalg.norm(problem.b)) or 1.0
-    target = getattr(job.solver, "rtol", 0.0)
-    return lambda k, v: f"iteration {k}  ||r||/||b|| = {v / scale:.3e}  (target {target:.1e})"
+    """How a progress line reads: the solver entry's, else the iteration count."""
+    describe = SOLVERS[job.solver.type].describe
+    return describe(problem, job.solver) if describe else (lambda k, v: f"iteration {k}")
 
 
 def _write_outputs(run_dir: Path, job: Job, record: dict[str, Any], outcome: Any) -> bool:

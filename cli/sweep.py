@@ -34,7 +34,7 @@ from pydantic import Field, ValidationError
 
 from .errors import BadInput
 from .jobfile import _FLOAT, Job, _scalar, apply_overrides, read_yaml, set_dotted, validate
-from .registry import Params
+from .params import Params
 from .rundir import write_atomic, write_json
 from .runner import SignalGuard
 

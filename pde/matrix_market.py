@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from learnsolve.pde.problem import LinearProblem, check_finite, load_x0, make_rhs
 from learnsolve.solvers.errors import InputError
-from learnsolve.solvers.operators import CsrOperator
-
-from .problem import LinearProblem, check_finite, load_x0, make_rhs
+from learnsolve.solvers.linear.operators import CsrOperator
 
 
 def read_matrix(path: str | Path) -> sp.csr_matrix:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from learnsolve.solvers.operators import CsrOperator, StencilLaplacian, laplacian_csr
-
-from .problem import LinearProblem, load_x0, make_rhs
+from learnsolve.pde.problem import LinearProblem, load_x0, make_rhs
+from learnsolve.solvers.linear.operators import CsrOperator, StencilLaplacian, laplacian_csr
 
 
 def grid(dim: int, n: int) -> list[np.ndarray]:
@@ -84,9 +83,8 @@ def poisson(
 
 def _with_obstacles(dim: int, n: int, rhs: str, seed: int, rhs_file: str | Path | None,
                     obstacles: dict) -> LinearProblem:
+    from learnsolve.pde.obstacles import obstacle_laplacian, obstacle_mask
     from learnsolve.solvers.errors import InputError
-
-    from .obstacles import obstacle_laplacian, obstacle_mask
 
     if rhs == "manufactured":
         raise InputError("rhs: manufactured has no known solution with obstacles", "rhs")

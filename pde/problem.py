@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from learnsolve.solvers.errors import InputError
-from learnsolve.solvers.operators import Operator
+from learnsolve.solvers.linear.operators import Operator
+from learnsolve.solvers.result import Result
 
 
 @dataclass
@@ -37,6 +38,15 @@ class LinearProblem:
             return {}
         e = x - self.x_exact
         return {"error_max": float(np.abs(e).max()), "error_rms": float(np.sqrt(np.mean(e * e)))}
+
+    def annotate(self, result: Result) -> Result:
+        """``result`` of a solve of this problem, with the problem's figures added: its size, the
+        error against ``x_exact``, and b (and x_exact) among the arrays."""
+        result.metrics = {"unknowns": self.n, **result.metrics, **self.error_metrics(result.x)}
+        result.arrays = {**result.arrays, "b": self.b}
+        if self.x_exact is not None:
+            result.arrays["x_exact"] = self.x_exact
+        return result
 
 
 def load_vector(path: str | Path, n: int, param: str = "rhs_file") -> np.ndarray:

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from learnsolve.solvers.cg import cg
-from learnsolve.solvers.operators import StencilLaplacian
+from learnsolve.solvers.linear.cg import cg
+from learnsolve.solvers.linear.operators import StencilLaplacian
 
 
 @dataclass

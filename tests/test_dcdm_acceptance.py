@@ -13,10 +13,10 @@ pytestmark = pytest.mark.slow
 torch = pytest.importorskip("torch")
 
 from learnsolve.pde.poisson import poisson  # noqa: E402
-from learnsolve.solvers.cg import cg  # noqa: E402
-from learnsolve.solvers.dcdm import dcdm  # noqa: E402
-from learnsolve.solvers.dcdm_net import direction_map, load_model  # noqa: E402
-from learnsolve.solvers.precond import make_preconditioner  # noqa: E402
+from learnsolve.solvers.learned.dcdm import dcdm  # noqa: E402
+from learnsolve.solvers.learned.network import direction_map, load_model  # noqa: E402
+from learnsolve.solvers.linear.cg import cg  # noqa: E402
+from learnsolve.solvers.linear.precond import make_preconditioner  # noqa: E402
 
 
 def counts(dim, n, seed, radius):

@@ -11,7 +11,7 @@ import pytest
 
 cantera = pytest.importorskip("cantera")
 
-from learnsolve.pde.flame_cantera import cantera_flame  # noqa: E402
+from learnsolve.pde.flames.cantera import cantera_flame  # noqa: E402
 from learnsolve.solvers.errors import InputError  # noqa: E402
 
 AIR = "O2:1.0, N2:3.76"

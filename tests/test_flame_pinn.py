@@ -10,15 +10,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from learnsolve.pde.flame import SimplifiedFlame  # noqa: E402
-from learnsolve.pde.flame_pinn import (  # noqa: E402
+from learnsolve.pde.flames.model import SimplifiedFlame  # noqa: E402
+from learnsolve.pde.flames.pinn import (  # noqa: E402
     FlamePinn,
     PinnConfig,
     speed_estimate,
     synthesize,
     train_pinn,
 )
-from learnsolve.pde.flame_reference import reference_flame  # noqa: E402
+from learnsolve.pde.flames.reference import reference_flame  # noqa: E402
 
 FLAME = SimplifiedFlame()
 S_REF = 0.2927822690797

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.integrate import trapezoid
 
-from learnsolve.pde.flame import SimplifiedFlame
-from learnsolve.pde.flame_reference import reference_flame, shooting_speed, sonic_speed
+from learnsolve.pde.flames.model import SimplifiedFlame
+from learnsolve.pde.flames.reference import reference_flame, shooting_speed, sonic_speed
 from learnsolve.solvers.errors import InputError
 
 BASE = SimplifiedFlame()

@@ -7,6 +7,7 @@ import pytest
 from learnsolve.cli import registry
 from learnsolve.cli.errors import BadInput
 from learnsolve.cli.jobfile import apply_overrides, load_job, validate
+from learnsolve.cli.types.linear import CGParams
 
 JOB = {"problem": {"type": "poisson", "n": 8}, "solver": {"type": "cg"}}
 
@@ -65,8 +66,8 @@ def test_relative_paths_resolve_against_the_job_file(tmp_path):
 
 
 def test_missing_extra_names_the_install_line(monkeypatch):
-    entry = registry.Entry("needs-torch", registry.CGParams, "test", lambda *a: None,
-                           requires=("no_such_module_xyz", "learn"))
+    entry = registry.SolverType("needs-torch", CGParams, "test", ("linear",), run=lambda *a: None,
+                                 requires=("no_such_module_xyz", "learn"))
     monkeypatch.setitem(registry.SOLVERS, "needs-torch", entry)
     with pytest.raises(BadInput) as err:
         validate({**JOB, "solver": {"type": "needs-torch"}}, Path("job.yaml"))

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from learnsolve.solvers.kernels import blas
 from learnsolve.solvers.kernels import csr as csr_kernels
-from learnsolve.solvers.operators import CsrOperator, StencilLaplacian, laplacian_csr
+from learnsolve.solvers.linear.operators import CsrOperator, StencilLaplacian, laplacian_csr
 
 
 def kron_laplacian(dim, n):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from learnsolve.pde.logistic import constrained_logistic, linear_constraints, read_libsvm
-from learnsolve.pde.nlp import derivative_errors
-from learnsolve.pde.pde_control import laplacian_2d, pde_control, pde_control_solution
+from learnsolve.pde.optimization.logistic import constrained_logistic, linear_constraints, read_libsvm
+from learnsolve.pde.optimization.pde_control import laplacian_2d, pde_control, pde_control_solution
 from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.optim.nlp import derivative_errors
 
 BREAST_CANCER = Path(__file__).parents[1] / "data" / "breast-cancer.svm"
 

@@ -9,7 +9,7 @@ from clihelpers import error_line
 from learnsolve.pde.obstacles import obstacle_laplacian, obstacle_mask, scatter
 from learnsolve.pde.poisson import poisson
 from learnsolve.solvers.errors import InputError
-from learnsolve.solvers.operators import laplacian_csr
+from learnsolve.solvers.linear.operators import laplacian_csr
 
 
 @pytest.mark.parametrize("dim,n", [(2, 7), (3, 5)])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from learnsolve.cli.optbench import (
+from learnsolve.solvers.optim.bench import (
     bench_problems,
     ipopt_available,
     performance_profile,
@@ -15,7 +15,7 @@ from learnsolve.cli.optbench import (
     rho_at,
     run_methods,
 )
-from learnsolve.pde.nlp import NLP, least_squares_multipliers
+from learnsolve.solvers.optim.nlp import NLP, least_squares_multipliers
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

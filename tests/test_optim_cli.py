@@ -39,7 +39,7 @@ def test_hs77_job_reaches_the_published_optimum(run_cli, runs, tmp_path):
 
 
 def test_pde_control_job_matches_the_direct_kkt_solve(run_cli, runs, tmp_path):
-    from learnsolve.pde.pde_control import pde_control_solution
+    from learnsolve.pde.optimization.pde_control import pde_control_solution
 
     out = tmp_path / "out"
     result = run_cli("run", bundled("sketch-newton-pde"), "--out", out, "-q", *sets("problem.N=16"))
@@ -56,7 +56,7 @@ def test_pde_control_job_matches_the_direct_kkt_solve(run_cli, runs, tmp_path):
 @pytest.mark.parametrize("method", ["kaczmarz", "block"])
 def test_pde_control_with_a_randomized_sketch_on_the_papers_grid(run_cli, runs, tmp_path, method):
     """The paper's N = 3: the randomized sketches get there too (not at N = 64, see the README)."""
-    from learnsolve.pde.pde_control import pde_control_solution
+    from learnsolve.pde.optimization.pde_control import pde_control_solution
 
     out = tmp_path / "out"
     result = run_cli("run", bundled("sketch-newton-pde"), "--out", out, "-q",
@@ -72,7 +72,7 @@ def test_logistic_job_matches_slsqp(run_cli, runs, tmp_path):
 
     from scipy.optimize import minimize
 
-    from learnsolve.pde.logistic import constrained_logistic, read_libsvm
+    from learnsolve.pde.optimization.logistic import constrained_logistic, read_libsvm
 
     out = tmp_path / "out"
     result = run_cli("run", bundled("sketch-newton-logistic"), "--out", out, "-q")

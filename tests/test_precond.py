@@ -5,8 +5,8 @@ import pytest
 import scipy.sparse as sp
 
 from learnsolve.solvers.errors import InputError
-from learnsolve.solvers.operators import CsrOperator, StencilLaplacian, laplacian_csr
-from learnsolve.solvers.precond import make_preconditioner
+from learnsolve.solvers.linear.operators import CsrOperator, StencilLaplacian, laplacian_csr
+from learnsolve.solvers.linear.precond import make_preconditioner
 
 
 def spd_matrix(n=40, seed=0):

@@ -10,8 +10,8 @@ from learnsolve.cli.paths import data_file
 from learnsolve.pde.matrix_market import is_symmetric, matrix_market, read_matrix
 from learnsolve.pde.poisson import poisson
 from learnsolve.pde.problem import load_vector
-from learnsolve.solvers.cg import cg
 from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.linear.cg import cg
 
 
 @pytest.mark.parametrize("dim,sizes", [(2, (15, 31, 63)), (3, (7, 15, 31))])

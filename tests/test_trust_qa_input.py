@@ -295,14 +295,14 @@ def test_a_run_whose_solver_fails_after_a_signal_is_interrupted(run_cli, runs, w
 
     def solver_cut_by_sigint(problem, *args, **kwargs):
         if problem.n < 100:  # the kernels' warm-up solve, before the run directory
-            return entry.call(problem, *args, **kwargs)
+            return entry.run(problem, *args, **kwargs)
         try:
             os.kill(os.getpid(), signal.SIGINT)  # the run's handler raises KeyboardInterrupt here
             time.sleep(5)
         except KeyboardInterrupt:
             raise SystemError("CPUDispatcher(...) returned a result with an exception set") from None
 
-    monkeypatch.setitem(registry.SOLVERS, "cg", dataclasses.replace(entry, call=solver_cut_by_sigint))
+    monkeypatch.setitem(registry.SOLVERS, "cg", dataclasses.replace(entry, run=solver_cut_by_sigint))
     out = tmp_path / "runs"
     result = run_cli("run", write_job(make_job()), "--out", out, "-q")
     assert result.exit_code == 130, result.stderr
@@ -312,7 +312,7 @@ def test_a_run_whose_solver_fails_after_a_signal_is_interrupted(run_cli, runs, w
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
 def test_a_checkpoint_cut_by_a_signal_leaves_no_temp_file(tmp_path):
     # a SIGTERM during the PINN's checkpoint write left checkpoint.pt.tmp in the run directory
-    from learnsolve.pde.flame_pinn import _save_checkpoint
+    from learnsolve.pde.flames.pinn import _save_checkpoint
 
     class CutHere:
         def __reduce__(self):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from learnsolve.solvers.cg import cg
-from learnsolve.solvers.operators import laplacian_csr
-from learnsolve.solvers.precond import make_preconditioner
+from learnsolve.solvers.linear.cg import cg
+from learnsolve.solvers.linear.operators import laplacian_csr
+from learnsolve.solvers.linear.precond import make_preconditioner
 
 
 def neumann_laplacian(n: int) -> sp.csr_matrix:

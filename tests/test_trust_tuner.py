@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from clihelpers import error_line
 
-from learnsolve.cli.tunerstate import PersistentTuner
 from learnsolve.pde.sequences import shifted_laplacian_sequence
-from learnsolve.solvers import bandits
-from learnsolve.solvers.relax import baselines, make_solve, run_sequence
+from learnsolve.solvers.tuning import bandits
+from learnsolve.solvers.tuning.sequence import baselines, make_solve, run_sequence
+from learnsolve.solvers.tuning.state import PersistentTuner
 
 GRID = np.linspace(1.0, 1.95, 20)
 SOLVE = make_solve("sor", 1e-8, 10_000)
@@ -111,10 +111,10 @@ WORKER = """
 import json, sys
 from pathlib import Path
 import numpy as np
-from learnsolve.cli.tunerstate import PersistentTuner
+from learnsolve.solvers.tuning.state import PersistentTuner
 from learnsolve.pde.sequences import shifted_laplacian_sequence
-from learnsolve.solvers.bandits import TsallisInf
-from learnsolve.solvers.relax import make_solve, run_sequence
+from learnsolve.solvers.tuning.bandits import TsallisInf
+from learnsolve.solvers.tuning.sequence import make_solve, run_sequence
 seed, lo, hi, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 seq = shifted_laplacian_sequence(s=10, instances=400, seed=seed)
 tuner = PersistentTuner(Path(path), TsallisInf(np.linspace(1.0, 1.95, 20), seed=seed))
@@ -141,7 +141,8 @@ def test_two_processes_sharing_a_fresh_file_learn_as_well_as_one(seqs, tmp_path)
 def test_a_signal_waits_for_the_state_update(tmp_path, monkeypatch):
     # SIGTERM sent while the state is being written: the write completes (no temporary file, a
     # valid state counting the update), then the signal's KeyboardInterrupt arrives.
-    from learnsolve.cli import rundir, tunerstate
+    from learnsolve.solvers import files as rundir
+    from learnsolve.solvers.tuning import state as tunerstate
 
     seq = shifted_laplacian_sequence(s=10, instances=3, seed=0)
     tuner = PersistentTuner(tmp_path / "state.json", _tuner("tsallis-inf", seq, 0))

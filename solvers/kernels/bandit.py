@@ -6,7 +6,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import KERNEL_OPTIONS
+from learnsolve.solvers.kernels import KERNEL_OPTIONS
 
 
 @numba.njit(**KERNEL_OPTIONS)

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from . import KERNEL_OPTIONS
+from learnsolve.solvers.kernels import KERNEL_OPTIONS
 
 
 @numba.njit(parallel=True, **KERNEL_OPTIONS)

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from . import KERNEL_OPTIONS
+from learnsolve.solvers.kernels import KERNEL_OPTIONS
 
 
 @numba.njit(inline="always", **KERNEL_OPTIONS)

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from . import FASTMATH, KERNEL_OPTIONS
+from learnsolve.solvers.kernels import FASTMATH, KERNEL_OPTIONS
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, **KERNEL_OPTIONS)

@@ -10,10 +10,13 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
-from . import paths
-from .errors import BadInput
-from .outcome import Outcome
-from .params import Params, Tolerance
+from learnsolve.solvers.result import Result
+
+from .. import paths
+from ..entry import Fit, SolverType
+from ..errors import BadInput
+from ..params import Params, Tolerance
+from .linear import describe_residual
 
 BUILTIN_MODELS = {"dcdm2d": "dcdm2d.pt", "dcdm3d": "dcdm3d.pt"}
 
@@ -62,13 +65,11 @@ class DCDMParams(Tolerance):
         return value if value.startswith(paths.BUILTIN) else str(path.resolve())
 
 
-def cross_check(problem: Params, solver: Params) -> tuple[str, str] | None:
+def _fits(problem: Params, solver: Params, problems: Any) -> Fit:
     """(key, reason) when a dcdm job's model file is damaged, not a model, or built for another
     dimension: read (safely) here, so it is bad input before any run directory."""
-    if solver.type != "dcdm" or problem.type != "poisson":
-        return None
-    from learnsolve.solvers.dcdm_net import load_model
     from learnsolve.solvers.errors import InputError
+    from learnsolve.solvers.learned.network import load_model
 
     try:
         load_model(model_path(solver.model, None), problem.dim)
@@ -96,8 +97,8 @@ def direction_for(problem: Any, p: DCDMParams, job: Any) -> tuple[Callable[..., 
 
     import torch
 
-    from learnsolve.solvers.dcdm_net import direction_map, load_model
     from learnsolve.solvers.errors import InputError
+    from learnsolve.solvers.learned.network import direction_map, load_model
 
     t = time.perf_counter()
     torch.set_num_threads(p.torch_threads)
@@ -111,18 +112,17 @@ def direction_for(problem: Any, p: DCDMParams, job: Any) -> tuple[Callable[..., 
 
 
 def run_dcdm(problem: Any, p: DCDMParams, callback: Callable[..., None] | None = None,
-             job: Any = None, run_dir: Path | None = None) -> Outcome:
-    from learnsolve.solvers.dcdm import dcdm
+             job: Any = None, run_dir: Path | None = None) -> Result:
+    from learnsolve.solvers.learned.dcdm import dcdm
 
-    from .outcome import from_solve
 
     direction, meta, setup_s = direction_for(problem, p, job)
     res = dcdm(problem.A, problem.b, direction, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, k=p.k,
                x0=problem.x0, callback=callback, stagnation_window=p.stagnation_window)
     res.setup_s = setup_s
-    res.info["model"] = {k: meta[k] for k in ("architecture", "train_grid", "trained_s", "device", "sha256")
-                         if k in meta}
-    return from_solve(res, problem)
+    keep = ("architecture", "train_grid", "trained_s", "device", "sha256")
+    res.metrics["model"] = {k: meta[k] for k in keep if k in meta}
+    return problem.annotate(res)
 
 
 # ---------------------------------------------------------------- bench
@@ -140,13 +140,13 @@ def dcdm_bench(job: Any, out: Path | None) -> list[dict[str, Any]]:
     from rich.console import Console
     from rich.table import Table
 
-    from learnsolve.solvers.cg import cg
-    from learnsolve.solvers.dcdm import dcdm
-    from learnsolve.solvers.precond import make_preconditioner
+    from learnsolve.solvers.learned.dcdm import dcdm
+    from learnsolve.solvers.linear.cg import cg
+    from learnsolve.solvers.linear.precond import make_preconditioner
 
-    from .progress import LOG
-    from .rundir import write_csv
-    from .runner import load_problem
+    from ..progress import LOG
+    from ..rundir import write_csv
+    from ..runner import load_problem
 
     problem = load_problem(job)
     p = job.solver
@@ -168,7 +168,7 @@ def dcdm_bench(job: Any, out: Path | None) -> list[dict[str, Any]]:
     dcdm(problem.A, problem.b, direction, rtol=1e-8, k=p.k, maxiter=2)
     cg(problem.A, problem.b, rtol=1e-8, maxiter=2)
     res = dcdm(problem.A, problem.b, direction, rtol=1e-8, k=p.k, maxiter=p.maxiter)
-    row(f"dcdm (k={p.k}, {meta['device']})", res, setup, res.info["direction_ms_per_call"])
+    row(f"dcdm (k={p.k}, {meta['device']})", res, setup, res.metrics["direction_ms_per_call"])
     row("cg", cg(problem.A, problem.b, rtol=1e-8, stagnation_window=0), 0.0)
     for name in ("ic0", "amg"):
         M = make_preconditioner(name, problem.A)
@@ -240,7 +240,7 @@ class TrainJob(Params):
 
 
 def load_train_job(path: Path, overrides: tuple[str, ...]) -> TrainJob:
-    from .jobfile import _first_error, apply_overrides, read_yaml
+    from ..jobfile import _first_error, apply_overrides, read_yaml
 
     data = read_yaml(path)
     apply_overrides(data, list(overrides))
@@ -248,7 +248,7 @@ def load_train_job(path: Path, overrides: tuple[str, ...]) -> TrainJob:
         job = TrainJob.model_validate(data)
     except ValidationError as exc:
         raise _first_error(exc, str(path)) from None
-    from .registry import ObstacleSpec
+    from .linear import ObstacleSpec
 
     try:
         ObstacleSpec.model_validate(job.data.obstacles, context={"base_dir": path.parent})
@@ -265,9 +265,9 @@ def _layouts(job: TrainJob, device: str, note: Callable[[int, int], None] | None
     import numpy as np
 
     from learnsolve.pde.obstacles import obstacle_laplacian, obstacle_mask
-    from learnsolve.solvers.dcdm_net import Layout, lanczos_ritz, ritz_rhs
+    from learnsolve.solvers.learned.network import Layout, lanczos_ritz, ritz_rhs
 
-    from .registry import ObstacleSpec
+    from .linear import ObstacleSpec
 
     d = job.data
     spec = ObstacleSpec.model_validate(d.obstacles)
@@ -306,7 +306,7 @@ class _Pace:
     def __call__(self, k: int, extra: str = "") -> None:
         import time
 
-        from .progress import LOG
+        from ..progress import LOG
 
         now = time.monotonic()
         if self.first is None:
@@ -351,7 +351,7 @@ def run_training(job: TrainJob, source: Path, resume: Path | None, quiet: bool) 
     it leaves a checkpoint and result.json ``interrupted``."""
     import click
 
-    from .runner import SignalGuard
+    from ..runner import SignalGuard
 
     stage = ["starting"]
     with SignalGuard() as guard:
@@ -372,11 +372,11 @@ def _prepare(job: TrainJob, source: Path, resume: Path | None, quiet: bool, stag
 
     import torch
 
-    from learnsolve.solvers.dcdm_net import DCDMNet, load_checkpoint
     from learnsolve.solvers.errors import InputError
+    from learnsolve.solvers.learned.network import DCDMNet, load_checkpoint
 
-    from .progress import setup_logging
-    from .rundir import create_run_dir, utc_now
+    from ..progress import setup_logging
+    from ..rundir import create_run_dir, utc_now
 
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's beta notice for CSR tensors
     if resume is not None:
@@ -424,11 +424,11 @@ def _train_run(job: TrainJob, prep: _Prepared, quiet: bool, guard: Any) -> int:
 
     import torch
 
-    from learnsolve.solvers.dcdm_net import TrainConfig, save_model
+    from learnsolve.solvers.learned.network import TrainConfig, save_model
 
-    from . import __version__
-    from .progress import LOG, setup_logging
-    from .rundir import utc_now, write_atomic, write_csv, write_json, write_yaml
+    from .. import __version__
+    from ..progress import LOG, setup_logging
+    from ..rundir import utc_now, write_atomic, write_csv, write_json, write_yaml
 
     t, run_dir, target = job.training, prep.run_dir, prep.target
     record: dict[str, Any] = {"name": job.name, "status": "failed", "run_dir": str(run_dir)}
@@ -481,7 +481,7 @@ def _train_with_bar(net: Any, layouts: list[Any], cfg: Any, quiet: bool) -> Any:
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from learnsolve.solvers.dcdm_net import train
+    from learnsolve.solvers.learned.network import train
 
     pace = _Pace("training", "step", cfg.steps, every=5.0 if quiet or not sys.stderr.isatty() else 60.0)
     if quiet or not sys.stderr.isatty():
@@ -495,3 +495,19 @@ def _train_with_bar(net: Any, layouts: list[Any], cfg: Any, quiet: bool) -> Any:
             pace(s, f"  loss {v:.4g}")
 
         return train(net, layouts, cfg, note)
+
+
+def _bench(job: Any, threads: int | None, repeat: int, out: Path | None,
+           **options: Any) -> list[dict[str, Any]]:
+    from learnsolve.solvers.threads import set_threads
+
+    set_threads(threads)
+    return dcdm_bench(job, out)
+
+
+RANK = 4
+TYPES = [
+    SolverType("dcdm", DCDMParams, "deep conjugate directions: a trained network's, A-orthogonalised",
+               ("grid",), requires=("torch", "learn"), run=run_dcdm,
+               check=lambda problem, p: check_problem(problem), fits=_fits, describe=describe_residual, bench=_bench),
+]

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InputError
-from .kernels import blas
-from .kernels import csr as csr_kernels
-from .operators import Operator, as_operator
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.kernels import blas
+from learnsolve.solvers.kernels import csr as csr_kernels
+from learnsolve.solvers.linear.operators import Operator, as_operator
 
 NAMES = ("none", "jacobi", "ssor", "ic0", "amg")
 

@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 from scipy.integrate import trapezoid
 
+from learnsolve.pde.flames.model import FlameSolution, SimplifiedFlame
 from learnsolve.solvers.errors import InputError
-
-from .flame import FlameSolution, SimplifiedFlame
 
 # floor of the residual's weight theta (1 - theta) + FLOOR: at most 1/FLOOR times the weight of
 # the reaction zone (see FlamePinn.residual)
@@ -354,14 +353,9 @@ def network_size(width: int, depth: int) -> int:
 
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """torch.save to a temporary name, then rename: a kill never leaves half a checkpoint."""
-    torch = _torch()
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(payload, tmp)
-        tmp.replace(path)
-    except BaseException:  # a signal or a full disk mid-write: no half-written temp file left
-        tmp.unlink(missing_ok=True)
-        raise
+    from learnsolve.solvers.files import save_torch
+
+    save_torch(path, payload)
 
 
 def load_checkpoint(path: Path, width: int | None = None, depth: int | None = None,

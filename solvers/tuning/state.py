@@ -15,10 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.files import write_atomic
 from learnsolve.solvers.signals import held_signals
-
-from .errors import BadInput
-from .rundir import write_atomic
 
 
 @contextmanager
@@ -38,21 +37,21 @@ def _read(path: Path) -> Any:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read the tuner state: {exc}") from None
+        raise InputError(f"{path}: cannot read the tuner state: {exc}") from None
     return _parse(path, text)
 
 
 def _parse(path: Path, text: str) -> Any:
-    from learnsolve.solvers.bandits import from_state
+    from learnsolve.solvers.tuning.bandits import from_state
 
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise BadInput(f"{path}: not a learnsolve tuner state (not JSON: {exc})") from None
+        raise InputError(f"{path}: not a learnsolve tuner state (not JSON: {exc})") from None
     try:
         return from_state(data)
     except ValueError as exc:
-        raise BadInput(f"{path}: not a valid learnsolve tuner state: {exc}") from None
+        raise InputError(f"{path}: not a valid learnsolve tuner state: {exc}") from None
 
 
 def check_state(path: Path, kind: str, grid: Any, settings: Mapping[str, Any] | None = None) -> None:
@@ -61,22 +60,22 @@ def check_state(path: Path, kind: str, grid: Any, settings: Mapping[str, Any] | 
     if not path.exists():
         return
     if not path.is_file():
-        raise BadInput(f"{path}: the tuner state is not a file")
+        raise InputError(f"{path}: the tuner state is not a file")
     with locked(path):
         tuner = _read(path)
     if tuner.kind != kind:
-        raise BadInput(f"{path}: tuner state was made by a {tuner.kind} tuner, the job asks for "
+        raise InputError(f"{path}: tuner state was made by a {tuner.kind} tuner, the job asks for "
                        f"{kind}; use a new state file")
     if list(tuner.grid) != list(grid):
-        raise BadInput(f"{path}: tuner state was made on another omega grid; use a new state file")
+        raise InputError(f"{path}: tuner state was made on another omega grid; use a new state file")
     for key, value in (settings or {}).items():
         if getattr(tuner, key) != value:
-            raise BadInput(f"{path}: tuner state was made with {key} = {getattr(tuner, key)}, the job "
+            raise InputError(f"{path}: tuner state was made with {key} = {getattr(tuner, key)}, the job "
                            f"asks for {value}; use a new state file")
 
 
 class PersistentTuner:
-    """``fresh`` (a :mod:`learnsolve.solvers.bandits` tuner) until ``path`` exists, then whatever
+    """``fresh`` (a :mod:`learnsolve.solvers.tuning.bandits` tuner) until ``path`` exists, then whatever
     the file holds at each call."""
 
     def __init__(self, path: Path, fresh: Any):
@@ -96,7 +95,7 @@ class PersistentTuner:
         except FileNotFoundError:
             return
         except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"{self.path}: cannot read the tuner state: {exc}") from None
+            raise InputError(f"{self.path}: cannot read the tuner state: {exc}") from None
         if text != self._written:
             self.tuner = _parse(self.path, text)
 

@@ -19,10 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from learnsolve.pde.poisson import grid
 from learnsolve.solvers.errors import InputError
-
-from .nlp import NLP
-from .poisson import grid
+from learnsolve.solvers.optim.nlp import NLP
 
 TARGETS = ("default", "bump", "sine")
 AUTO_F_STAR_MAX_N = 64  # f_star is computed on construction up to this N unless asked otherwise

@@ -19,7 +19,6 @@ and the scale-invariant loss ||r - (y'r / y'Ay) A y||^2 over unit residuals r, y
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import time
 from collections.abc import Callable
@@ -33,7 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import InputError
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.files import save_torch
 
 FORMAT = "learnsolve-dcdm/1"
 CHECKPOINT_FORMAT = "learnsolve-dcdm-checkpoint/1"
@@ -97,16 +97,8 @@ def _state_hash(state: dict[str, torch.Tensor]) -> str:
 def save_model(path: Path, net: DCDMNet, meta: dict[str, Any]) -> None:
     """Write the model file atomically (temp file + rename)."""
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "meta": {**meta, "architecture": net.arch}, "state_dict": state,
-                "sha256": _state_hash(state)}, buf)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(path)
-    except BaseException:  # a signal or a full disk mid-write: no half-written temp file left
-        tmp.unlink(missing_ok=True)
-        raise
+    save_torch(path, {"format": FORMAT, "meta": {**meta, "architecture": net.arch}, "state_dict": state,
+                      "sha256": _state_hash(state)})
 
 
 def load_model(path: Path, dim: int | None = None, param: str = "model") -> tuple[DCDMNet, dict[str, Any]]:
@@ -315,7 +307,7 @@ def train(net: DCDMNet, layouts: list[Layout], cfg: TrainConfig,
     atomically; ``resume`` continues one exactly: each step runs with SIGINT/SIGTERM held back
     (:func:`~learnsolve.solvers.signals.held_signals`), so an interrupt lands between steps and the
     checkpoint it leaves is a whole step's. KeyboardInterrupt ends training with ``interrupted``."""
-    from .signals import held_signals
+    from learnsolve.solvers.signals import held_signals
 
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
@@ -338,15 +330,10 @@ def train(net: DCDMNet, layouts: list[Layout], cfg: TrainConfig,
     def checkpoint() -> None:
         if cfg.checkpoint is None:
             return
-        tmp = cfg.checkpoint.with_name(f".{cfg.checkpoint.name}.tmp")
-        try:
-            torch.save({"format": CHECKPOINT_FORMAT, "model": net.state_dict(), "optimizer": opt.state_dict(),
-                        "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "data": fingerprint,
-                        "history": history, "step": step, "running": running}, tmp)
-            tmp.replace(cfg.checkpoint)
-        except BaseException:  # a signal mid-write: no half-written temp file left
-            tmp.unlink(missing_ok=True)
-            raise
+        save_torch(cfg.checkpoint, {"format": CHECKPOINT_FORMAT, "model": net.state_dict(),
+                                    "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                                    "torch_rng": torch.get_rng_state(), "data": fingerprint,
+                                    "history": history, "step": step, "running": running})
 
     try:
         while step < cfg.steps:

@@ -1,7 +1,7 @@
 """Time one training step of a jit-compiled JAX PINN for the simplified 1D flame.
 
 Standalone (needs only jax, optax, numpy) so it can run in its own virtualenv and be compared
-with the torch PINN of learnsolve. The physics re-states ``learnsolve.pde.flame.SimplifiedFlame``
+with the torch PINN of learnsolve. The physics re-states ``learnsolve.pde.flames.model.SimplifiedFlame``
 with its default constants:
 
     u     = 2 R_g T / (c + sqrt(c^2 - 4 R_g T)),  c = s_L + R_g T_in / s_L

@@ -32,8 +32,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .errors import InputError
-from .kernels import sketch as kernels
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.kernels import sketch as kernels
 
 METHODS = ("kaczmarz", "block", "gaussian", "exact")
 SAMPLINGS = ("uniform", "row-norm")

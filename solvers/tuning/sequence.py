@@ -1,5 +1,5 @@
 """Solving a sequence of related systems with a relaxation factor omega that is fixed or chosen by
-an online tuner (:mod:`learnsolve.solvers.bandits`), and the comparators that judge the tuner:
+an online tuner (:mod:`learnsolve.solvers.tuning.bandits`), and the comparators that judge the tuner:
 the best fixed omega in hindsight, the instance-optimal omega, Gauss-Seidel and plain CG."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .cg import cg
-from .precond import SSOR
-from .result import SolveResult
-from .sor import sor, young_omega
+from learnsolve.solvers.linear.cg import cg
+from learnsolve.solvers.linear.precond import SSOR
+from learnsolve.solvers.linear.sor import sor, young_omega
+from learnsolve.solvers.result import Result
 
 
 class InstanceLike(Protocol):
@@ -25,7 +25,7 @@ class InstanceLike(Protocol):
     jacobi_radius: float | None
 
 
-Solve = Callable[[InstanceLike, float], SolveResult]
+Solve = Callable[[InstanceLike, float], Result]
 
 
 def make_solve(method: str, rtol: float, maxiter: int, ordering: str = "natural") -> Solve:
@@ -38,7 +38,7 @@ def make_solve(method: str, rtol: float, maxiter: int, ordering: str = "natural"
         return lambda inst, omega: sor(inst.A, inst.b, inst.x0, omega=omega, rtol=rtol,
                                        maxiter=maxiter, ordering=ordering)
 
-    def krylov(inst: InstanceLike, omega: float) -> SolveResult:
+    def krylov(inst: InstanceLike, omega: float) -> Result:
         r0 = np.linalg.norm(inst.b - inst.A @ inst.x0) if inst.x0 is not None else np.linalg.norm(inst.b)
         M = SSOR(inst.A, omega) if method == "ssor-pcg" else None
         return cg(inst.A, inst.b, inst.x0, rtol=0.0, atol=rtol * r0 * (1 - 1e-12), maxiter=maxiter,
@@ -125,7 +125,7 @@ def _interruptible(solve: Solve) -> Solve:
     solvers catch the signal's KeyboardInterrupt and return what they have: a comparator must not
     take that as an iteration count and carry on)."""
 
-    def checked(inst: InstanceLike, omega: float) -> SolveResult:
+    def checked(inst: InstanceLike, omega: float) -> Result:
         res = solve(inst, omega)
         if res.status == "interrupted":
             raise KeyboardInterrupt

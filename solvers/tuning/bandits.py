@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .kernels import bandit as kernel
+from learnsolve.solvers.kernels import bandit as kernel
 
 
 def tsallis_probabilities(losses: np.ndarray, eta: float, tol: float = 1e-13) -> np.ndarray:

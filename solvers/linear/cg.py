@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
-from .kernels import blas
-from .operators import StencilLaplacian, as_operator
-from .precond import as_preconditioner
-from .result import SolveResult
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.kernels import blas
+from learnsolve.solvers.linear.operators import StencilLaplacian, as_operator
+from learnsolve.solvers.linear.precond import as_preconditioner
+from learnsolve.solvers.result import Result, linear_result
 
 CHECK_EVERY = 50
 """Iterations between two checks of the true residual b - A x (one extra product each): the best
@@ -44,7 +44,7 @@ def cg(
     dtol: float = 1e5,
     stagnation_window: int = 200,
     keep_best: bool = True,
-) -> SolveResult:
+) -> Result:
     """Solve A x = b by (preconditioned) conjugate gradients.
 
     Parameters
@@ -58,7 +58,7 @@ def cg(
         met the tolerance); where rounding has let the recurrence drift below it, r_k is
         replaced by the true residual and CG goes on (see Stagnation).
     maxiter : iteration limit, default ``10 * n`` (as scipy).
-    M : preconditioner approximating A (a :class:`~learnsolve.solvers.precond.Preconditioner`,
+    M : preconditioner approximating A (a :class:`~learnsolve.solvers.linear.precond.Preconditioner`,
         or anything with ``matvec``/``@``, or a callable r -> M^-1 r); must be SPD.
     callback : called as ``callback(k, ||r_k||)`` after every iteration.
     dtol : divergence when ||r_k|| > dtol * ||r_0|| (as PETSc's KSP).
@@ -87,7 +87,7 @@ def cg(
 
     Returns
     -------
-    SolveResult with ``status``:
+    Result with ``status``:
 
     * ``converged`` - the criterion above was met;
     * ``max_iterations`` - ``maxiter`` reached first;
@@ -240,7 +240,7 @@ def cg(
         message += f"; returning the iterate of iteration {best_at}, ||b - Ax|| = {true_norm:.3e}"
         message += f" (target {tol:.3e})"
     solve_s = time.perf_counter() - t0
-    return SolveResult(
+    return linear_result(
         x=x,
         status=status,
         reason=reason,

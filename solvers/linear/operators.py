@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InputError
-from .kernels import csr as csr_kernels
-from .kernels import stencil
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.kernels import csr as csr_kernels
+from learnsolve.solvers.kernels import stencil
 
 
 class Operator:

@@ -26,16 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from .cg import CHECK_EVERY
-from .operators import as_operator
-from .result import SolveResult
+from learnsolve.solvers.linear.cg import CHECK_EVERY
+from learnsolve.solvers.linear.operators import as_operator
+from learnsolve.solvers.result import Result, linear_result
 
 
 def dcdm(A: Any, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *, rtol: float = 1e-8,
          atol: float = 0.0, maxiter: int | None = None, k: int = 2, x0: np.ndarray | None = None,
          callback: Callable[[int, float], None] | None = None,
          record: list[np.ndarray] | None = None, stagnation_window: int = 500,
-         keep_best: bool = True) -> SolveResult:
+         keep_best: bool = True) -> Result:
     """``direction(r)`` -> a search direction for the unit residual r; ``record``: a list the
     A-orthogonalised directions are appended to (for checks); ``stagnation_window``: see the
     module docstring (0 disables the test); ``keep_best=False`` returns the last iterate (the one
@@ -121,7 +121,7 @@ def dcdm(A: Any, b: np.ndarray, direction: Callable[[np.ndarray], np.ndarray], *
     if status != "converged" and reason != "stagnation":
         message += f"; returning the iterate of iteration {last}, ||b - Ax|| = {true:.3e}"
     solve_s = time.perf_counter() - t0
-    return SolveResult(x=x, status=status, reason=reason, message=message, iterations=it,
+    return linear_result(x=x, status=status, reason=reason, message=message, iterations=it,
                        residual_norms=np.asarray(norms), residual_norm=true,
                        b_norm=b_norm, solve_s=solve_s,
                        info={"k": k, "direction_s": map_s, "best_iteration": last,

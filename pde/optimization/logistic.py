@@ -16,8 +16,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from learnsolve.solvers.errors import InputError
-
-from .nlp import NLP
+from learnsolve.solvers.optim.nlp import NLP
 
 
 def _parse_line(text: str) -> tuple[float, list[int], list[float]]:

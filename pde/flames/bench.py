@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .jobfile import Job
-from .progress import LOG
+from learnsolve.cli.jobfile import Job
+from learnsolve.cli.progress import LOG
 
 Row = dict[str, Any]
 
@@ -27,7 +27,7 @@ def _torch_step_ms(job: Job, compile: bool, steps: int, repeat: int) -> tuple[fl
     """(best ms per Adam step, seconds of the first 20 steps: compilation and warm-up)."""
     import torch
 
-    from learnsolve.pde.flame_pinn import PinnConfig, train_pinn
+    from learnsolve.pde.flames.pinn import PinnConfig, train_pinn
 
     p = job.solver
     torch.set_num_threads(1)
@@ -60,7 +60,7 @@ def _jax_step_ms(python: Path, job: Job, steps: int, repeat: int) -> float:
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     m = re.search(r"([0-9.]+) ms/step", done.stdout)
     if done.returncode != 0 or m is None:
-        from .errors import BadInput
+        from learnsolve.cli.errors import BadInput
 
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise BadInput(f"--jax-python {python}: the JAX timing failed: {last}")
@@ -71,7 +71,7 @@ def pinn_bench(job: Job, repeat: int, out: Path | None, jax_python: Path | None)
     from rich.console import Console
     from rich.table import Table
 
-    from .rundir import write_csv
+    from learnsolve.cli.rundir import write_csv
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, like the JAX run

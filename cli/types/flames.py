@@ -10,11 +10,12 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from . import paths
-from .outcome import Outcome
-from .params import InputFile, Params
+from learnsolve.solvers.result import Result
 
-SOLVERS = ("flame-reference", "pinn")
+from .. import paths
+from ..entry import Fit, ProblemType, SolverType
+from ..params import InputFile, Params
+
 SIMPLIFIED_KEYS = ("lambda", "cp", "q_F", "A", "E_a", "nu", "W", "length", "T_grad_in")
 CANTERA_KEYS = ("mechanism", "fuel", "oxidizer", "width", "transport")
 
@@ -59,7 +60,7 @@ class FlameParams(Params):
         return self
 
     def flame(self) -> Any:
-        from learnsolve.pde.flame import SimplifiedFlame
+        from learnsolve.pde.flames.model import SimplifiedFlame
 
         return SimplifiedFlame(phi=self.phi, T_in=self.T_in, p=self.p, lam=self.lam, cp=self.cp, q_F=self.q_F,
                                A=self.A, E_a=self.E_a, nu=self.nu, W=self.W, length=self.length,
@@ -78,7 +79,7 @@ class FlameProblem:
 
 def build_flame(p: FlameParams, seed: int) -> FlameProblem:
     if p.model == "cantera":  # load the mechanism and inlet now: bad names fail before any run
-        from learnsolve.pde.flame_cantera import inlet_gas
+        from learnsolve.pde.flames.cantera import inlet_gas
 
         inlet_gas(p.mechanism, p.fuel, p.oxidizer, p.phi, p.T_in, p.p, p.transport)
         return FlameProblem("cantera", p)
@@ -108,7 +109,7 @@ def _profile_table(sol: Any, reference: Any = None) -> dict[str, Any]:
 
 
 def run_reference(problem: FlameProblem, p: ReferenceParams, callback: Callable[..., None] | None = None,
-                  job: Any = None, run_dir: Path | None = None) -> Outcome:
+                  job: Any = None, run_dir: Path | None = None) -> Result:
     import time
 
     rows: dict[str, list[float]] = {"step": [], "bracket": [], "s_L": []}
@@ -121,7 +122,7 @@ def run_reference(problem: FlameProblem, p: ReferenceParams, callback: Callable[
 
     t = time.perf_counter()
     if problem.model == "cantera":
-        from learnsolve.pde.flame_cantera import cantera_flame
+        from learnsolve.pde.flames.cantera import cantera_flame
 
         q = problem.params
         sol = cantera_flame(q.mechanism, q.fuel, q.oxidizer, q.phi, q.T_in, q.p, q.width, q.transport,
@@ -129,7 +130,7 @@ def run_reference(problem: FlameProblem, p: ReferenceParams, callback: Callable[
         status, reason, message = "converged", "cantera", "Cantera FreeFlame solved"
         iterations, residual = 0, None
     else:
-        from learnsolve.pde.flame_reference import reference_flame
+        from learnsolve.pde.flames.reference import reference_flame
 
         sol = reference_flame(problem.flame, tol=p.tol, nodes=p.nodes, callback=step)
         diff = sol.info["shooting_bvp_rel_diff"]
@@ -143,8 +144,9 @@ def run_reference(problem: FlameProblem, p: ReferenceParams, callback: Callable[
             status, reason, message = "converged", "tol", f"shooting and BVP agree to {diff:.1e}"
         iterations, residual = sol.info["bisection_steps"], sol.info["bvp_max_residual"]
     solve_s = time.perf_counter() - t
-    return Outcome(status=status, reason=reason, message=f"s_L = {sol.s_L:.8g} m/s; {message}",
-                   iterations=iterations, relative_residual=residual, setup_s=0.0, solve_s=solve_s,
+    return Result(status=status, reason=reason, message=f"s_L = {sol.s_L:.8g} m/s; {message}",
+                   iterations=iterations, relative_residual=residual,
+                   timings={"setup_s": 0.0, "solve_s": solve_s},
                    metrics={"s_L": sol.s_L, "model": problem.model, **sol.info}, history=rows,
                    arrays=sol.profiles(), tables={"profile.csv": _profile_table(sol)})
 
@@ -194,7 +196,7 @@ class PinnParams(Params):
     def _checkpoint_file(cls, value: str | None, info: ValidationInfo) -> str | None:
         """A run directory (its checkpoint.pt) or a file, as an absolute path: read safely and
         matched to the network (width, depth, unknowns: keys declared above) now, before any run."""
-        from learnsolve.pde.flame_pinn import load_checkpoint
+        from learnsolve.pde.flames.pinn import load_checkpoint
         from learnsolve.solvers.errors import InputError
 
         if value is None:
@@ -222,12 +224,14 @@ class PinnParams(Params):
         return self
 
 
-def cross_check(problem: Params, solver: Params) -> tuple[str, str] | None:
-    """(key, reason) when an inverse PINN's observation file does not suit the problem: read and
-    checked here, with the domain known, so a bad file is bad input before any run directory."""
-    if solver.type != "pinn" or solver.mode != "inverse" or solver.observations.file is None:
+def _fits_pinn(problem: Params, solver: Params, problems: Any) -> Fit:
+    """The simplified model only; an inverse PINN's observation file is read and checked here,
+    with the domain known, so a bad file is bad input before any run directory."""
+    if problem.model != "simplified":
+        return "problem.model", "pinn solves the simplified model"
+    if solver.mode != "inverse" or solver.observations.file is None:
         return None
-    from learnsolve.pde.flame_pinn import read_observations
+    from learnsolve.pde.flames.pinn import read_observations
     from learnsolve.solvers.errors import InputError
 
     try:
@@ -238,14 +242,14 @@ def cross_check(problem: Params, solver: Params) -> tuple[str, str] | None:
 
 
 def _observations(spec: ObservationSpec, flame: Any, reference: Any) -> Any:
-    from learnsolve.pde.flame_pinn import read_observations, synthesize
+    from learnsolve.pde.flames.pinn import read_observations, synthesize
 
     if spec.file is None:
         return synthesize(reference, spec.points, spec.noise, spec.seed, flame.length)
     return read_observations(paths.resolve(spec.file, None), flame.length)
 
 
-def describe_progress(p: PinnParams) -> Callable[[int, Any], str]:
+def describe_progress(problem: Any, p: PinnParams) -> Callable[[int, Any], str]:
     """The progress line of a PINN run: the stage and its own count (adam 2000/3000, lbfgs
     1700/5000; L-BFGS may stop early, when its line search finds no further decrease)."""
     totals = {"adam": p.steps, "lbfgs": p.lbfgs_steps}
@@ -258,13 +262,13 @@ def describe_progress(p: PinnParams) -> Callable[[int, Any], str]:
 
 
 def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None] | None = None,
-             job: Any = None, run_dir: Path | None = None) -> Outcome:
+             job: Any = None, run_dir: Path | None = None) -> Result:
     import time
 
     import torch
 
-    from learnsolve.pde.flame_pinn import PinnConfig, relative_l2, train_pinn
-    from learnsolve.pde.flame_reference import reference_flame
+    from learnsolve.pde.flames.pinn import PinnConfig, relative_l2, train_pinn
+    from learnsolve.pde.flames.reference import reference_flame
 
     torch.set_num_threads(p.torch_threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if p.device == "auto" else p.device
@@ -312,7 +316,31 @@ def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None]
         message += (f" (reference {reference.s_L:.6g}, error {metrics['s_L_relative_error']:.2%}; "
                     f"T L2 error {metrics['T_relative_l2']:.2%})")
     message += f"; {res.message}"
-    return Outcome(status=res.status, reason=res.reason,
-                   message=message, iterations=res.steps, relative_residual=None, setup_s=setup_s,
-                   solve_s=res.train_s, metrics=metrics, history=res.history, arrays=res.solution.profiles(),
+    return Result(status=res.status, reason=res.reason,
+                   message=message, iterations=res.steps,
+                   timings={"setup_s": setup_s, "solve_s": res.train_s},
+                   metrics=metrics, history=res.history, arrays=res.solution.profiles(),
                    tables={"profile.csv": _profile_table(res.solution, reference)})
+
+
+def _bench_pinn(job: Any, threads: int | None, repeat: int, out: Path | None,
+                jax_python: Path | None = None, **options: Any) -> list[dict[str, Any]]:
+    from learnsolve.pde.flames.bench import pinn_bench
+
+    return pinn_bench(job, repeat, out, jax_python)
+
+
+RANK = 2
+TYPES = [
+    ProblemType("premixed-flame", FlameParams,
+                "1D freely-propagating premixed flame: simplified one-step model or Cantera", ("flame",),
+                build=build_flame),
+    SolverType("flame-reference", ReferenceParams,
+               "flame speed and profiles: shooting + solve_bvp (simplified), Cantera FreeFlame (cantera)",
+               ("flame",), run=run_reference, report="flame",
+               describe=lambda problem, p: (
+                   lambda k, v: f"bisection {k}: bracket {v[0]:.1e}  s_L {v[1]:.8g} m/s")),
+    SolverType("pinn", PinnParams, "physics-informed network for a flame, forward or inverse", ("flame",),
+               requires=("torch", "learn"), run=run_pinn, fits=_fits_pinn, describe=describe_progress,
+               bench=_bench_pinn, bench_options=("jax_python",), report="pinn"),
+]

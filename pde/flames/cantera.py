@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from learnsolve.pde.flame import FlameSolution
+from learnsolve.pde.flames.model import FlameSolution
 from learnsolve.solvers.errors import InputError
 
 TRANSPORT_MODELS = ("mixture-averaged", "multicomponent", "unity-Lewis-number")

@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 from scipy.integrate import solve_bvp, solve_ivp
 
+from learnsolve.pde.flames.model import FlameSolution, SimplifiedFlame
 from learnsolve.solvers.errors import InputError
-
-from .flame import FlameSolution, SimplifiedFlame
 
 Callback = Callable[[int, Any], None]
 

@@ -1,0 +1,481 @@
+"""Registries of problem and solver types: each entry's pydantic parameter model and the library
+call that builds (problem) or runs (solver) it. A job's ``problem.type``/``solver.type`` pick one.
+
+Paths in parameters are resolved against the job file's folder (validation context
+``base_dir``) and must exist; ``builtin:NAME`` names a file bundled in ``learnsolve.data``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from .. import paths
+from ..entry import Fit, ProblemType, SolverType, is_sequence
+from ..params import InputFile, Params, Tolerance
+
+# ---------------------------------------------------------------- problems
+
+
+class ObstacleSpec(Params):
+    type: Literal["none", "spheres", "random-boxes", "mask-file"] = Field(
+        "none", description="solid cells: Neumann at their faces, Dirichlet on the box")
+    count: int = Field(4, ge=0, le=100_000, description="spheres or boxes")
+    radius: float = Field(0.1, gt=0, lt=1, description="spheres: radius in box lengths")
+    fraction: float = Field(0.2, gt=0, le=1, description="random-boxes: largest edge in box lengths")
+    seed: int | None = Field(None, ge=0, description="layout seed (default: the job's seed)")
+    path: InputFile | None = Field(None, description="mask-file: .npy array (n,)*dim, True = fluid")
+
+    @model_validator(mode="after")
+    def _path_given(self) -> ObstacleSpec:
+        if (self.type == "mask-file") != (self.path is not None):
+            raise ValueError("path must be given exactly when type is mask-file")
+        return self
+
+    def kwargs(self, seed: int) -> dict[str, Any]:
+        path = str(paths.resolve(self.path, None)) if self.path else None
+        return {"kind": self.type, "count": self.count, "radius": self.radius, "fraction": self.fraction,
+                "seed": seed if self.seed is None else self.seed, "path": path}
+
+
+class _RhsFromFile(Params):
+    """``rhs: file`` and ``rhs_file`` come together."""
+
+    @model_validator(mode="after")
+    def _file_given(self) -> _RhsFromFile:
+        if (self.rhs == "file") != (self.rhs_file is not None):
+            raise ValueError("rhs_file must be given exactly when rhs is 'file'")
+        return self
+
+
+class PoissonParams(_RhsFromFile):
+    type: Literal["poisson"] = "poisson"
+    dim: Literal[2, 3] = Field(2, description="2 (5-point stencil) or 3 (7-point)")
+    n: int = Field(64, ge=1, le=100_000, description="interior points per side")
+    operator: Literal["stencil", "csr"] = Field("stencil", description="matrix-free or assembled")
+    rhs: Literal["ones", "random", "manufactured", "file"] = Field(
+        "ones", description="f = 1, seeded Gaussian b, f of a known solution, or b from rhs_file"
+    )
+    rhs_file: InputFile | None = Field(None, description=".npy, .mtx or text vector")
+    obstacles: ObstacleSpec = Field(default_factory=ObstacleSpec)
+    x0: Literal["zeros"] | InputFile = Field(
+        "zeros", description="starting guess of the linear solvers: zeros, or a .npy/.mtx/text vector")
+
+    @model_validator(mode="after")
+    def _obstacles_assembled(self) -> PoissonParams:
+        if self.obstacles.type != "none" and self.operator == "stencil":
+            raise ValueError("obstacles need operator: csr (the stencil operator is the full box)")
+        return self
+
+
+class MatrixMarketParams(_RhsFromFile):
+    type: Literal["matrix-market"] = "matrix-market"
+    path: InputFile = Field(description=".mtx (Matrix Market) or .npz (scipy.sparse) matrix")
+    rhs: Literal["ones", "random", "file"] = Field("ones", description="b = 1, Gaussian, or file")
+    rhs_file: InputFile | None = Field(None, description=".npy, .mtx or text vector")
+    x0: Literal["zeros"] | InputFile = Field(
+        "zeros", description="starting guess of the linear solvers: zeros, or a .npy/.mtx/text vector")
+
+
+def _build_poisson(p: PoissonParams, seed: int) -> Any:
+    from learnsolve.pde.poisson import poisson
+
+    rhs_file = paths.resolve(p.rhs_file, None) if p.rhs_file else None
+    return poisson(p.dim, p.n, p.operator, p.rhs, seed, rhs_file, p.obstacles.kwargs(seed), _x0_file(p))
+
+
+def _poisson_memory(p: PoissonParams) -> int:
+    from learnsolve.pde.poisson import memory_estimate
+
+    return memory_estimate(p.dim, p.n, p.operator, p.rhs, p.obstacles.type != "none")
+
+
+def _build_matrix_market(p: MatrixMarketParams, seed: int) -> Any:
+    from learnsolve.pde.matrix_market import matrix_market
+
+    rhs_file = paths.resolve(p.rhs_file, None) if p.rhs_file else None
+    return matrix_market(paths.resolve(p.path, None), p.rhs, seed, rhs_file, _x0_file(p))
+
+
+def _x0_file(p: PoissonParams | MatrixMarketParams) -> Any:
+    """The x0 file (loaded, length-checked, with the problem: a bad one is exit 2 before any run
+    directory), or None for zeros."""
+    return None if p.x0 == "zeros" else paths.resolve(p.x0, None)
+
+
+# ---------------------------------------------------------------- solvers
+
+
+def _state_path(value: str, info: ValidationInfo) -> str:
+    base = (info.context or {}).get("base_dir")
+    return str(paths.resolve(value, base).resolve())
+
+
+class GridSpec(Params):
+    lo: float = Field(1.0, gt=0, lt=2)
+    hi: float = Field(1.95, gt=0, lt=2)
+    count: int = Field(20, ge=2, le=1000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GridSpec:
+        if not self.lo < self.hi:
+            raise ValueError("grid.lo must be below grid.hi")
+        return self
+
+    def values(self) -> Any:
+        import numpy as np
+
+        return np.linspace(self.lo, self.hi, self.count)
+
+
+TUNER_KEYS = {"tsallis-inf": (), "tsallis-inf-cb": ("bins",), "chebcb": ("degree", "gamma", "ridge")}
+"""The keys each tuner reads; the others are errors when given, and left out of job.yaml."""
+
+
+class TunerSpec(Params):
+    tuner: Literal["tsallis-inf", "tsallis-inf-cb", "chebcb"] = Field(
+        description="bandit over the omega grid; -cb and chebcb use each system's context")
+    grid: GridSpec = Field(default_factory=GridSpec)
+    state: Annotated[str, AfterValidator(_state_path)] | None = Field(
+        None, description="file shared by runs: re-read and saved at every choice and update")
+    bins: int = Field(10, ge=1, le=10_000, description="tsallis-inf-cb: context bins")
+    degree: int = Field(6, ge=0, le=40, description="chebcb: Chebyshev degree")
+    gamma: float = Field(32.0, gt=0, description="chebcb: exploration scale, gamma sqrt(K t)")
+    ridge: float = Field(1.0, gt=0, description="chebcb: ridge penalty")
+
+    def _foreign(self) -> list[str]:
+        own = TUNER_KEYS[self.tuner]
+        return [k for k in ("bins", "degree", "gamma", "ridge") if k not in own]
+
+    @field_validator("bins", "degree", "gamma", "ridge")
+    @classmethod
+    def _key_applies(cls, value: Any, info: ValidationInfo) -> Any:
+        # runs only on keys the job gives (defaults are not validated), so defaults still apply
+        tuner = info.data.get("tuner")
+        if tuner is not None and info.field_name not in TUNER_KEYS[tuner]:
+            owner = next(t for t, keys in TUNER_KEYS.items() if info.field_name in keys)
+            raise ValueError(f"does not apply to tuner {tuner} (only to {owner})")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        return {k: v for k, v in data.items() if k not in self._foreign()}
+
+    def settings(self) -> dict[str, Any]:
+        """The tuner's own settings, as a state file records them."""
+        return {k: getattr(self, k) for k in TUNER_KEYS[self.tuner]}
+
+
+def _omega_kind(value: Any) -> str:
+    # the tags are named like pydantic's own union tags, which error messages leave out
+    return "TunerSpec" if isinstance(value, dict | TunerSpec) else "float"
+
+
+# a mapping is a tuner, anything else a number: errors then come from that branch alone
+Omega = Annotated[Annotated[Annotated[float, Field(gt=0, lt=2)], Tag("float")]
+                  | Annotated[TunerSpec, Tag("TunerSpec")], Discriminator(_omega_kind)]
+
+
+class SORParams(Params):
+    type: Literal["sor"] = "sor"
+    omega: Omega = Field(1.0, description="relaxation factor in (0, 2), or a tuner (sequences)")
+    ordering: Literal["natural", "red-black"] = Field("natural", description="red-black runs in parallel")
+    rtol: float = Field(1e-8, gt=0, lt=1, description="stop when ||b - Ax|| < rtol ||b - Ax0||")
+    maxiter: int = Field(10_000, ge=1)
+    dtol: float = Field(1e5, gt=1, description="diverged when ||r|| > dtol ||r0||")
+
+
+class AmgOptions(Params):
+    method: Literal["sa", "rs"] = Field("sa", description="smoothed aggregation or Ruge-Stueben")
+    cycle: Literal["V", "W", "F"] = "V"
+    smoother: Literal["gauss_seidel", "block_gauss_seidel", "jacobi", "block_jacobi", "richardson",
+                      "chebyshev", "sor", "schwarz"] | None = Field(
+        None, description="pre- and post-smoother (Gauss-Seidel family sweeps symmetrically); "
+                          "default PyAMG's")
+    strength: Literal["symmetric", "classical", "evolution", "algebraic_distance", "affinity",
+                      "energy_based"] | None = Field(None, description="strength of connection; "
+                                                                       "default PyAMG's")
+    max_levels: int | None = Field(None, ge=1, le=100, description="hierarchy depth; default PyAMG's")
+    coarse_solver: Literal["splu", "lu", "cholesky", "pinv", "pinv2"] | None = Field(
+        None, description="solver on the coarsest level; default PyAMG's")
+
+    def kwargs(self) -> dict[str, Any]:
+        """The options given, as :class:`~learnsolve.solvers.linear.precond.AMG` takes them."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class CGParams(Tolerance):
+    type: Literal["cg"] = "cg"
+    rtol: float = Field(1e-8, ge=0, lt=1, description="stop when ||r|| <= max(rtol ||b||, atol)")
+    atol: float = Field(0.0, ge=0)
+    maxiter: int | None = Field(None, ge=1, description="default 10 n, as scipy")
+    preconditioner: Literal["none", "jacobi", "ssor", "ic0", "amg"] = "none"
+    omega: Omega = Field(1.0, description="SSOR relaxation factor, or a tuner (sequences)")
+    amg: AmgOptions = Field(default_factory=AmgOptions)
+    dtol: float = Field(1e5, gt=1, description="diverged when ||r|| > dtol ||r_0||")
+    stagnation_window: int = Field(
+        200, ge=0, description="breakdown when ||b - Ax|| has not halved for this many iterations "
+                               "after a residual replacement at the rounding limit; 0 disables")
+
+
+def _check_symmetric(problem: Any) -> None:
+    """CG needs a symmetric matrix: check assembled ones (stencils are symmetric by construction)."""
+    from learnsolve.pde.matrix_market import is_symmetric
+    from learnsolve.solvers.errors import InputError
+    from learnsolve.solvers.linear.operators import CsrOperator
+
+    if isinstance(getattr(problem, "A", None), CsrOperator) and not is_symmetric(problem.A.a):
+        source = problem.info.get("path", "matrix")
+        raise InputError(f"{source}: matrix is not symmetric; CG needs a symmetric positive definite "
+                         "matrix", "path" if "path" in problem.info else None)
+
+
+def _diagonal(problem: Any, test: Callable[[Any], Any], what: str, key: str) -> None:
+    """InputError naming the first row whose diagonal fails ``test`` (one system, not sequences)."""
+    import numpy as np
+
+    from learnsolve.solvers.errors import InputError
+
+    if is_sequence(problem):
+        return
+    d = problem.A.diagonal()
+    bad = np.flatnonzero(~test(d))
+    if bad.size:
+        raise InputError(f"{what}; row {bad[0]} has {d[bad[0]]:g}", key)
+
+
+def _check_tuner_state(omega: Any) -> None:
+    """A shared tuner state file must fit the job (tuner, grid, settings)."""
+    if getattr(omega, "state", None):
+        from pathlib import Path
+
+        from learnsolve.solvers.errors import InputError
+        from learnsolve.solvers.tuning.state import check_state
+
+        try:
+            check_state(Path(omega.state), omega.tuner, omega.grid.values(), omega.settings())
+        except InputError as exc:
+            raise InputError(str(exc), "solver.omega.state") from None
+
+
+def _check_cg(problem: Any, p: CGParams) -> None:
+    """What the preconditioner's set-up would reject, found before any run directory exists."""
+    _check_tuner_state(p.omega)
+    _check_symmetric(problem)
+    if p.preconditioner != "none":
+        _diagonal(problem, lambda d: d > 0, f"{p.preconditioner} needs a positive diagonal "
+                  "(the matrix is not symmetric positive definite)", "solver.preconditioner")
+
+
+def _check_sor(problem: Any, p: SORParams) -> None:
+    _check_tuner_state(p.omega)
+    key = "problem.path" if "path" in getattr(problem, "info", {}) else "problem"
+    _diagonal(problem, lambda d: d != 0, "SOR needs a nonzero diagonal", key)
+
+
+def cg_preconditioner(problem: Any, p: CGParams) -> Any:
+    """The preconditioner a cg job asks for, built for its problem (timed in ``setup_s``)."""
+    from learnsolve.solvers.linear.precond import make_preconditioner
+
+    options: dict[str, Any] = {}
+    if p.preconditioner == "ssor":
+        options = {"omega": p.omega}
+    elif p.preconditioner == "amg":
+        options = p.amg.kwargs()
+    return make_preconditioner(p.preconditioner, problem.A, **options)
+
+
+def _run_cg(problem: Any, p: CGParams, callback: Callable[..., None] | None = None,
+            job: Any = None, run_dir: Any = None) -> Any:
+    from learnsolve.solvers.linear.cg import cg
+
+    if is_sequence(problem):
+        method = "ssor-pcg" if p.preconditioner == "ssor" else "cg"
+        return _run_relaxation(problem, method, p, callback, job, run_dir)
+    M = cg_preconditioner(problem, p)
+    result = cg(problem.A, problem.b, problem.x0, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, M=M,
+                callback=callback, dtol=p.dtol, stagnation_window=p.stagnation_window)
+    return problem.annotate(result)
+
+
+def _run_sor(problem: Any, p: SORParams, callback: Callable[..., None] | None = None,
+             job: Any = None, run_dir: Any = None) -> Any:
+    from learnsolve.solvers.linear.sor import sor
+
+    if is_sequence(problem):
+        return _run_relaxation(problem, "sor", p, callback, job, run_dir)
+    result = sor(problem.A, problem.b, problem.x0, omega=p.omega, rtol=p.rtol, maxiter=p.maxiter,
+                 ordering=p.ordering, dtol=p.dtol, callback=callback)
+    return problem.annotate(result)
+
+
+def _tuner(spec: TunerSpec, seq: Any, seed: int) -> Any:
+    from pathlib import Path
+
+    from learnsolve.solvers.tuning import bandits
+
+    grid = spec.grid.values()
+    lo, hi = seq.context_range
+    if spec.tuner == "tsallis-inf":
+        tuner: Any = bandits.TsallisInf(grid, seed=seed)
+    elif spec.tuner == "tsallis-inf-cb":
+        tuner = bandits.TsallisInfCB(grid, lo, hi, bins=spec.bins, seed=seed)
+    else:
+        tuner = bandits.ChebCB(grid, lo, hi, degree=spec.degree, ridge=spec.ridge, gamma=spec.gamma,
+                               seed=seed)
+    if spec.state is None:
+        return tuner
+    from learnsolve.solvers.tuning.state import PersistentTuner
+
+    return PersistentTuner(Path(spec.state), tuner)
+
+
+class _Checkpoint:
+    """Rewrites ``history.csv`` (atomically) with the instances done, every ``every`` seconds
+    (or 20 times as long as the last rewrite took, so long histories cost under 5%) and once
+    when the pass ends, so a run killed outright (SIGKILL, a node failure) leaves the history of
+    what it solved. The run's final history.csv replaces it."""
+
+    def __init__(self, run_dir: Any, every: float = 2.0):
+        from pathlib import Path
+
+        self.path = Path(run_dir) / "history.csv"
+        self.every = every
+        self.wait = every
+        self.last = time.monotonic()
+
+    def __call__(self, run: Any, final: bool = False) -> None:
+        from ..outcome import sequence_history
+        from ..rundir import write_csv
+
+        if final or time.monotonic() - self.last >= self.wait:
+            t = time.monotonic()
+            write_csv(self.path, sequence_history(run))
+            self.last = time.monotonic()
+            self.wait = max(self.every, 20.0 * (self.last - t))
+
+
+class _ComparatorLog:
+    """Log lines for the comparators, which run after the tuned pass and can take minutes: one
+    when each phase starts and ends, and one every ``every`` seconds in between."""
+
+    def __init__(self, every: float = 5.0):
+        self.every = every
+        self.last = self.t0 = time.monotonic()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from ..progress import LOG
+
+        now = time.monotonic()
+        if done == 0:
+            self.t0 = self.last = now
+            LOG.info("comparator %s: started (%d instances)", phase, total)
+        elif done == total:
+            LOG.info("comparator %s: done (%.1f s)", phase, now - self.t0)
+        elif now - self.last >= self.every:
+            self.last = now
+            LOG.info("comparator %s: instance %d/%d  (%.1f s)", phase, done, total, now - self.t0)
+
+
+def _run_relaxation(seq: Any, method: str, p: Any, callback: Callable[..., None] | None,
+                    job: Any, run_dir: Any = None) -> Any:
+    """A sequence of systems: omega fixed or tuned, then the comparators the job asks for."""
+    from learnsolve.solvers.tuning.sequence import baselines, make_solve, run_sequence
+
+    from ..outcome import from_sequence
+
+    ordering = getattr(p, "ordering", "natural")
+    t = time.perf_counter()
+    policy = p.omega if isinstance(p.omega, float) else _tuner(p.omega, seq, job.seed if job else 0)
+    grid = (p.omega.grid if isinstance(p.omega, TunerSpec) else GridSpec()).values()
+    setup_s = time.perf_counter() - t
+    info: dict[str, Any] = {"method": method, "omega_policy": getattr(p.omega, "tuner", "fixed")}
+    if hasattr(policy, "start_t"):
+        info["tuner_rounds_before"] = policy.start_t
+    step = None if callback is None else (lambda t, w, it: callback(t, it))
+    checkpoint = None if run_dir is None else _Checkpoint(run_dir)
+    t = time.perf_counter()
+    run = run_sequence(seq.instances, make_solve(method, p.rtol, p.maxiter, ordering), policy, step,
+                       checkpoint=checkpoint)
+    solve_s = time.perf_counter() - t
+    if checkpoint is not None:
+        checkpoint(run, final=True)
+    names = list(job.baselines) if job is not None else []
+    base: dict[str, Any] = {}
+    t = time.perf_counter()
+    if names and not run.interrupted:
+        base = baselines(seq.instances, method, grid, names, p.rtol, p.maxiter, ordering,
+                         report=_ComparatorLog())
+    return from_sequence(run, seq, base, setup_s, solve_s, time.perf_counter() - t, info)
+
+
+
+
+def _fits_tuned(problem: Params, solver: Params, problems: dict[str, ProblemType]) -> Fit:
+    sequences = [name for name, e in problems.items() if "sequence" in e.forms]
+    if isinstance(solver.omega, TunerSpec) and problem.type not in sequences:
+        return "solver.omega", f"a tuner needs a sequence problem ({', '.join(sequences)})"
+    return None
+
+
+def _fits_cg(problem: Params, solver: CGParams, problems: dict[str, ProblemType]) -> Fit:
+    if "sequence" not in problems[problem.type].forms:
+        return _fits_tuned(problem, solver, problems)
+    if isinstance(solver.omega, TunerSpec) and solver.preconditioner != "ssor":
+        return "solver.omega", "a tuned omega on cg needs preconditioner: ssor"
+    if solver.preconditioner not in ("ssor", "none"):
+        return "solver.preconditioner", "on a sequence, cg runs with ssor or none"
+    return None
+
+
+def _fits_sor(problem: Params, solver: SORParams, problems: dict[str, ProblemType]) -> Fit:
+    if solver.ordering == "red-black" and (problem.type == "matrix-market"
+                                           or getattr(problem, "operator", "") == "csr"):
+        return "solver.ordering", "red-black ordering needs a stencil operator"
+    return _fits_tuned(problem, solver, problems)
+
+
+def describe_residual(problem: Any, p: Any) -> Callable[[int, Any], str]:
+    """The progress line of one linear solve (a sequence: of its instances)."""
+    if is_sequence(problem):
+        total = len(problem)
+        return lambda k, v: f"instance {k}/{total}: {int(v)} iterations"
+    import numpy as np
+
+    scale = float(np.linalg.norm(problem.b)) or 1.0
+    target = getattr(p, "rtol", 0.0)
+    return lambda k, v: f"iteration {k}  ||r||/||b|| = {v / scale:.3e}  (target {target:.1e})"
+
+
+def _bench(job: Any, threads: int | None, repeat: int, out: Any, **options: Any) -> list[dict[str, Any]]:
+    from ..bench import linear_bench
+
+    return linear_bench(job, threads, repeat, out)
+
+
+RANK = 0
+TYPES = [
+    ProblemType("poisson", PoissonParams, "Poisson -Laplace u = f, unit square/cube", ("linear", "grid"),
+                build=_build_poisson, memory=_poisson_memory),
+    ProblemType("matrix-market", MatrixMarketParams, "A from a .mtx/.npz file", ("linear",),
+                build=_build_matrix_market),
+    SolverType("cg", CGParams, "conjugate gradients, preconditioned (none/jacobi/ssor/ic0/amg)",
+               ("linear", "sequence"), run=_run_cg, check=_check_cg, fits=_fits_cg,
+               describe=describe_residual, bench=_bench, warm=True),
+    SolverType("sor", SORParams, "successive over-relaxation, natural or red-black ordering",
+               ("linear", "sequence"), run=_run_sor, check=_check_sor, fits=_fits_sor,
+               describe=describe_residual, bench=_bench, warm=True),
+]
