@@ -509,5 +509,6 @@ RANK = 4
 TYPES = [
     SolverType("dcdm", DCDMParams, "deep conjugate directions: a trained network's, A-orthogonalised",
                ("grid",), requires=("torch", "learn"), run=run_dcdm,
-               check=lambda problem, p: check_problem(problem), fits=_fits, describe=describe_residual, bench=_bench),
+               check=lambda problem, p: check_problem(problem), fits=_fits,
+               describe=describe_residual, bench=_bench),
 ]
