@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +32,6 @@ class Entry:
         """The install line that would fix a missing dependency, or None when all is there."""
         if self.requires is None:
             return None
-        import importlib.util
-
         module, extra = self.requires
         if importlib.util.find_spec(module) is not None:
             return None

@@ -9,6 +9,10 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import numba
+
+from learnsolve.solvers.kernels import cache_stats
+
 PACKAGES = ("learnsolve", "numpy", "scipy", "numba", "pyamg", "pydantic")
 
 
@@ -20,10 +24,6 @@ def _version(name: str) -> str | None:
 
 
 def environment(threads: int) -> dict[str, Any]:
-    import numba
-
-    from learnsolve.solvers.kernels import cache_stats
-
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel ran yet

@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -152,12 +152,10 @@ def _is_tag(part: Any) -> bool:
 
 def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
     """The keys the model accepts at ``loc`` (for "did you mean"); [] where it cannot tell."""
-    import typing
-
     def models_in(annotation: Any) -> list[type[BaseModel]]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             return [annotation]
-        return [m for arg in typing.get_args(annotation) for m in models_in(arg)]
+        return [m for arg in get_args(annotation) for m in models_in(arg)]
 
     candidates = [model] if model is not None else []
     for part in loc:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.threads import available_cpus, pin_library_threads
 
 from . import __version__
 from .errors import EXIT_BAD_INPUT, EXIT_RUNTIME, EXIT_SWEEP_FAILED, BadInput, RunFailed
@@ -37,8 +41,6 @@ def reports_bad_input(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"learnsolve: error: {exc}", err=True)
             sys.exit(EXIT_RUNTIME)
         except ValueError as exc:
-            from learnsolve.solvers.errors import InputError
-
             if not isinstance(exc, InputError):
                 raise
             click.echo(f"learnsolve: error: {exc}", err=True)
@@ -49,8 +51,6 @@ def reports_bad_input(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _threads_env(threads: int | None) -> None:
     """Pin every thread pool before numpy/scipy/numba load (they read it once, at import)."""
-    from learnsolve.solvers.threads import available_cpus, pin_library_threads
-
     pin_library_threads(threads or available_cpus())
 
 
@@ -136,7 +136,7 @@ def run(job: Path, out: Path | None, overrides: tuple[str, ...], threads: int | 
     # exists (the run installs its own handler for the solve, which writes result.json)
     with stops_on_signal("interrupted before the run started"):
         _threads_env(threads)
-        from .jobfile import load_job
+        from .jobfile import load_job  # deferred: --help imports none of this
         from .runner import run_job
 
         if resume is not None:  # as --set solver.resume=..., resolved against the current folder
@@ -161,7 +161,7 @@ def run(job: Path, out: Path | None, overrides: tuple[str, ...], threads: int | 
 @reports_bad_input
 def validate(job: Path, overrides: tuple[str, ...], show: bool) -> None:
     """Parse and check a job file (or a training file, for learnsolve train dcdm) without running it."""
-    import yaml
+    import yaml  # deferred: --help imports none of this
 
     from .jobfile import load_job, read_yaml
 
@@ -175,7 +175,7 @@ def validate(job: Path, overrides: tuple[str, ...], show: bool) -> None:
             click.echo(f"{job}: ok ({train_spec.name}: training file for learnsolve train dcdm)")
         return
     spec = load_job(job, overrides)
-    from .runner import check_memory
+    from .runner import check_memory  # deferred: --help imports none of this
 
     check_memory(spec)  # cheap, from the sizes alone (data files are read by run)
     if show:
@@ -190,7 +190,7 @@ def validate(job: Path, overrides: tuple[str, ...], show: bool) -> None:
 def list_(name: str | None) -> None:
     """Problem and solver types and the bundled examples; with NAME (a type, job or train-dcdm),
     every key of it with its default, allowed values and description."""
-    from .listing import describe
+    from .listing import describe  # deferred: --help imports none of this
 
     click.echo(describe(name))
 
@@ -200,7 +200,7 @@ def list_(name: str | None) -> None:
 @reports_bad_input
 def example(name: str | None) -> None:
     """Print a bundled job to stdout (learnsolve example NAME > job.yaml); without NAME, list them."""
-    from .listing import examples_text
+    from .listing import examples_text  # deferred: --help imports none of this
     from .paths import bundled_examples
 
     examples = bundled_examples()
@@ -223,7 +223,7 @@ def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
     sketch-newton: objective and KKT residual; pinn: loss, s_L and parameter errors; training:
     final loss), and a plot in each run directory: convergence.png (residual, or KKT residual
     per Newton iteration), sequence.png, loss.png (PINN and train dcdm), profile.png (flames)."""
-    from .report import report_runs
+    from .report import report_runs  # deferred: --help imports none of this
 
     with stops_on_signal("report interrupted"):
         try:
@@ -255,13 +255,13 @@ def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: in
     set with sketch-newton, scipy and IPOPT, plus performance profiles); print the table. A line
     per method and run goes to stderr as the bench runs (none with --quiet)."""
     _threads_env(threads)
-    from .bench import run_bench
+    from .bench import run_bench  # deferred: --help imports none of this
     from .jobfile import load_job
     from .progress import setup_logging
 
     _check_bench_out(out)
     spec = load_job(job, overrides)
-    from .registry import SOLVERS
+    from .registry import SOLVERS  # deferred: --help imports none of this
 
     for option, given, key in (("--methods", methods, "methods"), ("--jax-python", jax_python, "jax_python")):
         if given is not None and key not in SOLVERS[spec.solver.type].bench_options:
@@ -306,7 +306,7 @@ def train_dcdm(job: Path, overrides: tuple[str, ...], resume: Path | None, quiet
     if not job.is_file():
         why = "is a directory, not a training file" if job.is_dir() else "no such file"
         raise BadInput(f"{job}: {why}")
-    from .registry import SOLVERS
+    from .registry import SOLVERS  # deferred: --help imports none of this
 
     missing = SOLVERS["dcdm"].missing_extra()
     if missing:
@@ -346,7 +346,7 @@ def sweep(job: Path, overrides: tuple[str, ...], out: Path | None, dry_run: bool
     On SIGINT/SIGTERM no new point starts, running points end `interrupted` (their result.json
     written) and the sweep exits 130/143; rerunning it resumes.
     """
-    from . import sweep as sw
+    from . import sweep as sw  # deferred: --help imports none of this
 
     _check_sweep_options(index, executor, scheduler, scheduler_file, emit_sbatch, emit_pbs)
     spec = sw.load_sweep(job, overrides, out)
@@ -448,13 +448,11 @@ def _run_sweep(sw: Any, spec: Any, index: int | None, executor: str, workers: in
 
 
 def _signal_name(signum: int) -> str:
-    import signal
-
     return signal.Signals(signum).name
 
 
 def _print_collect(keys: list[str], rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
+    from rich.console import Console  # deferred: --help imports none of this
     from rich.table import Table
 
     table = Table()
@@ -481,7 +479,7 @@ def collect(sweep_dir: Path, metric: str | None, against: str | None) -> None:
 
     SWEEP_DIR may also be the folder holding it (the sweep's --out) when it holds one sweep.
     """
-    from . import sweep as sw
+    from . import sweep as sw  # deferred: --help imports none of this
 
     with stops_on_signal("collect interrupted"):
         found = sw.find_sweep_dir(sweep_dir)

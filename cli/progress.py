@@ -14,6 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.live import Live
+from rich.logging import RichHandler
+
 LOG = logging.getLogger("learnsolve")
 FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
@@ -27,8 +31,6 @@ def console() -> Any:
     """The stderr console shared by log lines and live displays (made on first use)."""
     global _CONSOLE
     if _CONSOLE is None:
-        from rich.console import Console
-
         _CONSOLE = Console(stderr=True)
     return _CONSOLE
 
@@ -48,8 +50,6 @@ def setup_logging(log_file: Path | None, quiet: bool) -> bool:
     if quiet:
         return tty
     if tty:
-        from rich.logging import RichHandler
-
         LOG.addHandler(RichHandler(console=console(), show_path=False))
     else:
         sh = logging.StreamHandler(sys.stderr)
@@ -89,8 +89,6 @@ class Progress:
         self.t0 = self.last_log = self.last_draw = time.monotonic()
         self._live: Any = None
         if live:
-            from rich.live import Live
-
             # the log handler's console: its log lines clear the live line and redraw it below;
             # stray writes to stderr (warnings) are routed through it as well
             self._live = Live("", console=console(), transient=True, auto_refresh=False,

@@ -12,13 +12,12 @@ import importlib
 import pkgutil
 from typing import Any
 
+from . import types
 from .entry import Fit, ProblemType, SolverType
 from .params import Params
 
 
 def _discover() -> tuple[dict[str, ProblemType], dict[str, SolverType]]:
-    from . import types
-
     problems: dict[str, ProblemType] = {}
     solvers: dict[str, SolverType] = {}
     modules = [importlib.import_module(f"{types.__name__}.{info.name}")

@@ -20,16 +20,20 @@ Values come from each run's ``result.json``; curves from its ``history.csv``.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import yaml
 from rich.console import Console
 from rich.table import Table
 
 from .errors import BadInput
+from .registry import SOLVERS
 from .rundir import read_csv, write_atomic
 
 Record = dict[str, Any]
@@ -66,8 +70,6 @@ def run_kind(record: Record) -> str:
         return "training"
     if "total_iterations" in metrics:
         return "sequence"
-    from .registry import SOLVERS
-
     entry = SOLVERS.get(solver) if isinstance(solver, str) else None
     return entry.report if entry is not None else "linear"
 
@@ -75,8 +77,9 @@ def run_kind(record: Record) -> str:
 # ---------------------------------------------------------------- plots
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (imported on first use: it is slow to import)."""
+    import matplotlib  # slow to import: only when a plot is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -84,13 +87,12 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
-    import io
-
+def save_png(fig: Any, path: Path) -> Path:
+    """``fig`` as a PNG at ``path``, written atomically; the figure is closed."""
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     write_atomic(path, buf.getvalue())
     return path
 
@@ -137,9 +139,7 @@ def plot_sequence(run_dir: Path, record: Record, cols: dict[str, list[float]]) -
     """Cumulative iterations of the method and of each comparator against t, the omegas chosen
     (against the context, with the instance-optimal ones), and the regret to the best fixed
     omega."""
-    import numpy as np
-
-    plt = _pyplot()
+    plt = pyplot()
     t = np.asarray(cols["t"])
     mine = np.cumsum(cols["iterations"])
     fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 4))
@@ -157,12 +157,12 @@ def plot_sequence(run_dir: Path, record: Record, cols: dict[str, list[float]]) -
         a3.plot(t, mine - np.cumsum(cols["iterations_best_fixed"]), lw=1.2)
         a3.axhline(0, color="k", lw=0.5)
     a3.set(xlabel="instance t", ylabel="iterations - best fixed (cumulative)", title="regret")
-    return _save(fig, run_dir / "sequence.png")
+    return save_png(fig, run_dir / "sequence.png")
 
 
 def plot_convergence(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Path:
     """convergence.png: relative residual against iteration."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     x = cols.get("iteration") or list(range(len(cols["relative_residual"])))
     ax.semilogy(x, cols["relative_residual"], lw=1.2)
@@ -170,7 +170,7 @@ def plot_convergence(run_dir: Path, record: Record, cols: dict[str, list[float]]
     ax.set_ylabel("||r|| / ||b||")
     ax.set_title(_title(record))
     ax.grid(True, which="both", alpha=0.3)
-    return _save(fig, run_dir / "convergence.png")
+    return save_png(fig, run_dir / "convergence.png")
 
 
 def plot_kkt(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Path | None:
@@ -178,7 +178,7 @@ def plot_kkt(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Pat
     constraint violation ||c|| per Newton iteration (with the tolerance), and the objective."""
     if not cols.get("kkt_residual"):
         return None
-    plt = _pyplot()
+    plt = pyplot()
     it = cols.get("iteration") or list(range(len(cols["kkt_residual"])))
     fig, (ax, ax_f) = plt.subplots(1, 2, figsize=(11, 4))
     ax.semilogy(it, cols["kkt_residual"], lw=1.2, marker=".", label="KKT residual")
@@ -191,7 +191,7 @@ def plot_kkt(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Pat
     tol = (job.get("solver") or {}).get("tol")
     if tol:
         ax.axhline(tol, color="k", lw=0.6, ls=":", label=f"tol {tol:g}")
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # matplotlib: only when a plot is drawn
 
     for a in (ax, ax_f):
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -206,7 +206,7 @@ def plot_kkt(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Pat
             ax_f.legend(fontsize=8)
         ax_f.set(xlabel="Newton iteration", ylabel="objective f", title="objective")
         ax_f.grid(alpha=0.3)
-    return _save(fig, run_dir / "convergence.png")
+    return save_png(fig, run_dir / "convergence.png")
 
 
 def plot_loss(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Path | None:
@@ -214,7 +214,7 @@ def plot_loss(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Pa
     PINN also s_L (and each learned parameter) against the step, with the reference value."""
     if not cols.get("loss") or not cols.get("step"):
         return None
-    plt = _pyplot()
+    plt = pyplot()
     metrics = record.get("metrics") or {}
     learned = [k for k in cols if k not in ("step", "lr", "seconds") and not k.startswith("loss")]
     fig, axes = plt.subplots(1, 1 + bool(learned), figsize=(11 if learned else 6, 4), squeeze=False)
@@ -247,12 +247,10 @@ def plot_loss(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Pa
         ax_p.set(xlabel="step", title="learned values")
         ax_p.grid(alpha=0.3)
         ax_p.legend(fontsize=8)
-    return _save(fig, run_dir / "loss.png")
+    return save_png(fig, run_dir / "loss.png")
 
 
 def _job(run_dir: Path) -> dict[str, Any]:
-    import yaml
-
     try:
         return yaml.safe_load((run_dir / "job.yaml").read_text()) or {}
     except (OSError, ValueError, yaml.YAMLError):  # ValueError: bytes that are not UTF-8
@@ -264,9 +262,7 @@ def plot_profile(run_dir: Path, record: Record) -> Path | None:
     cols = _columns(run_dir / "profile.csv")
     if cols is None:
         return None
-    import numpy as np
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_t, ax_u) = plt.subplots(1, 2, figsize=(10, 4))
     x = 1e3 * np.asarray(cols["x"])
     label = record.get("solver", "")
@@ -281,7 +277,7 @@ def plot_profile(run_dir: Path, record: Record) -> Path | None:
     s_L = (record.get("metrics") or {}).get("s_L")
     name = record.get("name", "")
     fig.suptitle(f"{name}: s_L = {s_L:.6g} m/s" if s_L is not None else name)
-    return _save(fig, run_dir / "profile.png")
+    return save_png(fig, run_dir / "profile.png")
 
 
 # ---------------------------------------------------------------- tables

@@ -5,17 +5,26 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from learnsolve.pde.poisson import poisson
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.linear.operators import CsrOperator, StencilLaplacian
+from learnsolve.solvers.threads import default_threads, set_threads
+
+from .environment import environment
 from .errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, EXIT_RUNTIME, BadInput, RunFailed
 from .jobfile import Job
 from .progress import LOG, Progress, log_to_file, setup_logging
 from .registry import PROBLEMS, SOLVERS
+from .report import plot_profile
 from .rundir import check_writable, create_run_dir, utc_now, write_csv, write_json, write_npz, write_yaml
 
 
@@ -46,8 +55,6 @@ class SignalGuard:
         self._held = True
 
     def __enter__(self) -> SignalGuard:
-        import threading
-
         if threading.current_thread() is threading.main_thread():  # not in a Dask worker thread
             for s in (signal.SIGINT, signal.SIGTERM):
                 self._old[s] = signal.signal(s, self._handler)
@@ -82,8 +89,6 @@ def load_problem(job: Job) -> Any:
     symmetric for CG, a preconditioner needs a positive diagonal, ...). Bad data is reported like a
     schema error, as :class:`BadInput`, before any run directory exists; so is a problem too big
     for the memory available. Running out of memory while building is :class:`RunFailed`."""
-    from learnsolve.solvers.errors import InputError
-
     check_memory(job)
     try:
         problem = PROBLEMS[job.problem.type].build(job.problem, job.seed)
@@ -143,8 +148,6 @@ def load_kernels(job: Job, problem: Any) -> float:
     them), and start the thread pool, by solving a 3-point-per-side Poisson system with the same
     operator kind and the job's solver settings. Returns the seconds taken, ``timings.load_s``,
     which ``solve_s`` then no longer contains. Only single linear systems on Numba solvers."""
-    from learnsolve.solvers.linear.operators import CsrOperator, StencilLaplacian
-
     if not SOLVERS[job.solver.type].warm or not hasattr(problem, "A") or not hasattr(problem, "b"):
         return 0.0
     if isinstance(problem.A, StencilLaplacian):
@@ -153,8 +156,6 @@ def load_kernels(job: Job, problem: Any) -> float:
         kind, dim = "csr", 2  # a 2D matrix has the same index and value types as any other
     else:
         return 0.0
-    from learnsolve.pde.poisson import poisson
-
     t = time.perf_counter()
     try:
         SOLVERS[job.solver.type].run(poisson(dim, 3, kind), job.solver, None, None, None)
@@ -183,11 +184,6 @@ def run_job(job: Job, out: Path | None = None, threads: int | None = None,
     no run directory behind: it is removed when it holds only the files this run wrote (the
     returned directory is then None).
     """
-    from learnsolve.solvers.errors import InputError
-    from learnsolve.solvers.threads import default_threads, set_threads
-
-    from .environment import environment
-
     logging.raiseExceptions = False  # a log write on a full disk must not print a traceback
     started = utc_now()
     t0 = time.perf_counter()
@@ -288,8 +284,6 @@ OURS = {"job.yaml", "log.txt", "result.json"}
 def _remove_if_ours(run_dir: Path) -> Path | None:
     """Remove a bad-input run's directory when it holds only what this run wrote (a run
     directory is never the user's: nothing of theirs is lost); otherwise keep it."""
-    import shutil
-
     for h in list(LOG.handlers):  # release log.txt first
         if isinstance(h, logging.FileHandler):
             LOG.removeHandler(h)
@@ -348,8 +342,6 @@ def _write_outputs(run_dir: Path, job: Job, record: dict[str, Any], outcome: Any
         for name, columns in outcome.tables.items():
             attempt(name, lambda name=name, columns=columns: write_csv(run_dir / name, columns))
         if "profile.csv" in outcome.tables and not failed:
-            from .report import plot_profile
-
             attempt("profile.png", lambda: plot_profile(run_dir, record))
     if failed:
         record["unwritten"] = list(failed)

@@ -15,28 +15,37 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
 import hashlib
 import itertools
 import json
+import logging
 import math
+import multiprocessing
 import os
 import re
+import shlex
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError
 
+from learnsolve.solvers.threads import available_cpus, pin_library_threads
+
 from .errors import BadInput
 from .jobfile import _FLOAT, Job, _scalar, apply_overrides, read_yaml, set_dotted, validate
 from .params import Params
-from .rundir import write_atomic, write_json
-from .runner import SignalGuard
+from .report import pyplot, save_png
+from .rundir import write_atomic, write_csv, write_json
+from .runner import SignalGuard, run_job
 
 FINISHED = ("converged", "max_iterations", "diverged", "breakdown")
 MAX_POINTS = 100_000
@@ -318,11 +327,7 @@ def prepare(sweep: Sweep) -> list[Point]:
 
 def run_point(data: dict[str, Any], source: str, folder: str, threads: int) -> dict[str, Any]:
     """Run one point in this process (a worker, an array task, or a Dask task)."""
-    from learnsolve.solvers.threads import pin_library_threads
-
     pin_library_threads(threads)
-    from .runner import run_job
-
     try:
         job = validate(data, Path(source))
         code, run_dir, record = run_job(job, Path(folder), threads, quiet=True)
@@ -390,8 +395,6 @@ def run_inline(sweep: Sweep, pending: list[Point], threads: int, stop: Stop) -> 
 
 def local_threads(workers: int | None, npoints: int) -> tuple[int, int]:
     """(workers, numeric threads per worker) so the pool never oversubscribes the CPUs."""
-    from learnsolve.solvers.threads import available_cpus
-
     cpus = available_cpus()
     workers = max(1, min(workers or cpus, npoints))
     return workers, max(1, cpus // workers)
@@ -467,16 +470,12 @@ class _Pool:
     ``wait_s``) for their results. A worker that dies fails its own point only."""
 
     def __init__(self, sweep: Sweep, workers: int, threads: int, stop: Stop, wait_s: float) -> None:
-        import multiprocessing
-
         self.sweep, self.nworkers, self.threads = sweep, workers, threads
         self.stop, self.wait_s = stop, wait_s
         self.ctx = multiprocessing.get_context("spawn")  # no inherited Numba/OpenMP thread pools
         self.workers: list[_Worker] = []
 
     def run(self, pending: list[Point]) -> dict[int, dict[str, Any]]:
-        from multiprocessing.connection import wait
-
         todo = list(reversed(pending))
         results: dict[int, dict[str, Any]] = {}
         stopped_at = None
@@ -566,8 +565,6 @@ def _serve(conn: Any, threads: int, parent: int) -> None:
 def _repeat_signals() -> Iterator[None]:
     """A run's KeyboardInterrupt raised inside a ``__del__`` (Numba compiling) is swallowed: let a
     repeated signal raise again, and keep the swallowed one off the terminal."""
-    from .runner import SignalGuard
-
     default = sys.unraisablehook
 
     def hook(unraisable: Any) -> None:
@@ -585,8 +582,6 @@ def _end_with_parent(parent: int) -> None:
     """A worker whose sweep is killed (SIGKILL) signals itself, once a second until its point has
     written its result as interrupted, instead of running on unowned (Linux also sends the
     parent-death signal at once)."""
-    import threading
-
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
@@ -598,8 +593,6 @@ def _end_with_parent(parent: int) -> None:
     if not sys.platform.startswith("linux"):
         return
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -628,7 +621,7 @@ def connect_dask(sweep: Sweep, npending: int, workers: int | None, scheduler: st
     built from the job's ``cluster:`` section (scaled adaptively), or a LocalCluster. A scheduler
     that cannot be reached within ``timeout`` seconds is a BadInput."""
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client, LocalCluster  # the dask extra: only for --executor dask
     except ImportError:
         raise BadInput("--executor dask needs dask.distributed: pip install 'learnsolve[dask]'") from None
     c = sweep.cluster
@@ -637,7 +630,7 @@ def connect_dask(sweep: Sweep, npending: int, workers: int | None, scheduler: st
         return DaskTarget(_client(Client, address, timeout), None, c.cpus_per_task)
     if c.type is not None:
         try:
-            import dask_jobqueue
+            import dask_jobqueue  # the dask extra, for SLURM/PBS clusters
         except ImportError:
             raise BadInput("a cluster: type needs dask-jobqueue: pip install 'learnsolve[dask]'") from None
         kind = dask_jobqueue.SLURMCluster if c.type == "slurm" else dask_jobqueue.PBSCluster
@@ -671,8 +664,6 @@ def _scheduler_address(path: Path) -> str:
 
 
 def _client(client_type: Any, address: str, timeout: float) -> Any:
-    import logging
-
     quiet = [logging.getLogger(n) for n in ("distributed", "distributed.comm", "distributed.client")]
     levels = [q.level for q in quiet]
     for q in quiet:  # the failed attempts would be logged line by line
@@ -708,8 +699,6 @@ def run_dask(sweep: Sweep, pending: list[Point], target: DaskTarget) -> dict[int
 def learnsolve_command() -> str:
     """This installation's learnsolve, by absolute path, for a batch job that may start without
     its virtual environment on PATH."""
-    import shlex
-
     python = Path(os.path.abspath(sys.executable))
     script = python.with_name("learnsolve")
     if script.is_file() and os.access(script, os.X_OK):
@@ -750,8 +739,6 @@ def batch_script(sweep: Sweep, kind: str, overrides: tuple[str, ...]) -> str:
 
 
 def _quote(text: str) -> str:
-    import shlex
-
     return shlex.quote(text)
 
 
@@ -808,8 +795,6 @@ def gather(sweep_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def write_collect(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
-    from .rundir import write_csv
-
     write_csv(sweep_dir / "collect.csv", {c: [r[c] for r in rows] for c in rows[0]})
 
 
@@ -844,10 +829,8 @@ def _order(value: Any) -> tuple[int, Any]:
 def plot_metric(sweep_dir: Path, keys: list[str], rows: list[dict[str, Any]], metric: str,
                 against: str) -> Path:
     """``metric`` against the swept key ``against``, one line per combination of the others."""
-    from .report import _pyplot, _save
-
     check_plot(keys, metric, against)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     others = [k for k in keys if k != against]
     numeric = all(_order(r[against])[0] == 0 for r in rows)
@@ -862,4 +845,4 @@ def plot_metric(sweep_dir: Path, keys: list[str], rows: list[dict[str, Any]], me
         ax.plot(xs, [r[metric] for r in members], marker="o", label=label or metric)
     ax.set(xlabel=against, ylabel=metric, title=sweep_dir.name)
     ax.legend(fontsize=8)
-    return _save(fig, sweep_dir / f"collect-{metric}.png")
+    return save_png(fig, sweep_dir / f"collect-{metric}.png")

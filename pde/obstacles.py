@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from scipy import ndimage
 
 from learnsolve.solvers.errors import InputError
 
@@ -74,8 +75,6 @@ def _read_mask(path: str | Path | None, shape: tuple[int, ...]) -> np.ndarray:
 
 def _drop_sealed(fluid: np.ndarray) -> np.ndarray:
     """Fluid cells whose connected region (face neighbours) touches no box face become solid."""
-    from scipy import ndimage
-
     labels, count = ndimage.label(fluid)
     if count == 0:
         return fluid

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from learnsolve.pde.obstacles import obstacle_laplacian, obstacle_mask
 from learnsolve.pde.problem import LinearProblem, load_x0, make_rhs
+from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.linear.operators import CsrOperator, StencilLaplacian, laplacian_csr
 
 
@@ -83,9 +85,6 @@ def poisson(
 
 def _with_obstacles(dim: int, n: int, rhs: str, seed: int, rhs_file: str | Path | None,
                     obstacles: dict) -> LinearProblem:
-    from learnsolve.pde.obstacles import obstacle_laplacian, obstacle_mask
-    from learnsolve.solvers.errors import InputError
-
     if rhs == "manufactured":
         raise InputError("rhs: manufactured has no known solution with obstacles", "rhs")
     mask = obstacle_mask(dim, n, **{"seed": seed, **obstacles})

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.io
 
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.linear.operators import Operator
@@ -57,8 +58,6 @@ def load_vector(path: str | Path, n: int, param: str = "rhs_file") -> np.ndarray
         if path.suffix == ".npy":
             v = np.load(path, allow_pickle=False)
         elif path.suffix == ".mtx":
-            import scipy.io
-
             v = scipy.io.mmread(str(path))
             v = v.toarray() if hasattr(v, "toarray") else np.asarray(v)
         else:

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
     """Write to a hidden temp file in the same folder, then rename over ``path``: readers see
@@ -58,8 +60,6 @@ def _fmt(v: Any) -> Any:
 
 
 def write_npz(path: Path, arrays: Mapping[str, Any]) -> None:
-    import numpy as np
-
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     write_atomic(path, buf.getvalue())
@@ -79,7 +79,7 @@ def read_csv(path: Path) -> dict[str, list[float]]:
 
 def save_torch(path: Path, payload: Any) -> None:
     """``torch.save`` of ``payload``, written atomically."""
-    import torch
+    import torch  # the learn extra: only its users get here
 
     buf = io.BytesIO()
     torch.save(payload, buf)

@@ -33,7 +33,7 @@ def pin_library_threads(n: int) -> None:
 
 def set_threads(n: int | None = None) -> int:
     """Set the Numba thread count (default :func:`available_cpus`) and return it."""
-    import numba
+    import numba  # heavy, and `learnsolve --help` imports this module
 
     from learnsolve.solvers import kernels  # noqa: F401  (configures numba first)
 

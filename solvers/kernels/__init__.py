@@ -17,7 +17,9 @@ Importing this package fixes two things before any kernel is compiled:
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from pathlib import Path
 
 
@@ -48,9 +50,6 @@ solvers rely on to detect divergence."""
 
 def cache_stats() -> dict[str, int]:
     """Disk-cache hits and misses (compilations) of every learnsolve kernel in this process."""
-    import importlib
-    import pkgutil
-
     hits = misses = 0
     for mod in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{mod.name}")
