@@ -1,5 +1,7 @@
-"""SIGINT/SIGTERM for the commands that make no run directory (bench, report, collect): the
-command stops where it is, writes nothing more, prints one line and exits 130/143.
+"""SIGINT/SIGTERM in the app, in one place. A run (and a sweep's point, a training) keeps what it
+has: :class:`SignalGuard` turns the signal into the KeyboardInterrupt the library catches, and the
+run writes its files. The commands that make no run directory (bench, report, collect) stop where
+they are, write nothing more, print one line and exit 130/143 (:func:`stops_on_signal`).
 
 Such a command has nothing to save, so the signal raises :class:`Stopped`, which the solvers'
 ``except KeyboardInterrupt`` (keep the iterate, return ``interrupted``) does not catch: a bench
@@ -89,3 +91,44 @@ def stops_on_signal(what: str, remove: Sequence[Path | None] = ()) -> Iterator[N
         sys.unraisablehook = default_hook
         for s, h in old.items():
             signal.signal(s, h)
+
+
+class SignalGuard:
+    """Turns the first SIGINT/SIGTERM into KeyboardInterrupt (which the solvers catch, keeping
+    what they have) and remembers which signal it was; later ones are ignored while the run
+    writes its files."""
+
+    repeat = False
+    """Raise again on every later signal until :meth:`hold` (a sweep's points: the first
+    KeyboardInterrupt can be swallowed, e.g. by a ``__del__`` during compilation, and the sweep
+    repeats its signal until the point ends)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+        self._held = False
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        first = self.signum is None
+        self.signum = self.signum or signum
+        if (first or self.repeat) and not self._held:
+            raise KeyboardInterrupt
+
+    def hold(self) -> None:
+        """From here on a signal is only remembered: the run is writing its files (a run that
+        ends as the signal comes must still write result.json)."""
+        self._held = True
+
+    def __enter__(self) -> SignalGuard:
+        if threading.current_thread() is threading.main_thread():  # not in a Dask worker thread
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)

@@ -6,8 +6,6 @@ import errno
 import logging
 import os
 import shutil
-import signal
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -21,52 +19,12 @@ from learnsolve.solvers.threads import default_threads, set_threads
 
 from .environment import environment
 from .errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, EXIT_RUNTIME, BadInput, RunFailed
+from .interrupt import SignalGuard
 from .jobfile import Job
 from .progress import LOG, Progress, log_to_file, setup_logging
 from .registry import PROBLEMS, SOLVERS
 from .report import plot_profile
 from .rundir import check_writable, create_run_dir, utc_now, write_csv, write_json, write_npz, write_yaml
-
-
-class SignalGuard:
-    """Turns the first SIGINT/SIGTERM into KeyboardInterrupt (which the solvers catch, keeping
-    what they have) and remembers which signal it was; later ones are ignored while the run
-    writes its files."""
-
-    repeat = False
-    """Raise again on every later signal until :meth:`hold` (a sweep's points: the first
-    KeyboardInterrupt can be swallowed, e.g. by a ``__del__`` during compilation, and the sweep
-    repeats its signal until the point ends)."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-        self._held = False
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        first = self.signum is None
-        self.signum = self.signum or signum
-        if (first or self.repeat) and not self._held:
-            raise KeyboardInterrupt
-
-    def hold(self) -> None:
-        """From here on a signal is only remembered: the run is writing its files (a run that
-        ends as the signal comes must still write result.json)."""
-        self._held = True
-
-    def __enter__(self) -> SignalGuard:
-        if threading.current_thread() is threading.main_thread():  # not in a Dask worker thread
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self._old[s] = signal.signal(s, self._handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for s, h in self._old.items():
-            signal.signal(s, h)
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.signum or signal.SIGINT)
 
 
 def exit_code_for(status: str) -> int:

@@ -41,11 +41,12 @@ from pydantic import Field, ValidationError
 from learnsolve.solvers.threads import available_cpus, pin_library_threads
 
 from .errors import BadInput
+from .interrupt import SignalGuard
 from .jobfile import _FLOAT, Job, _scalar, apply_overrides, read_yaml, set_dotted, validate
 from .params import Params
 from .report import pyplot, save_png
 from .rundir import write_atomic, write_csv, write_json
-from .runner import SignalGuard, run_job
+from .runner import run_job
 
 FINISHED = ("converged", "max_iterations", "diverged", "breakdown")
 MAX_POINTS = 100_000
