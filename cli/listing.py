@@ -246,7 +246,7 @@ def _other_text(name: str, cols: int) -> str:
         keys = list(rows(JobSection, skip=("problem", "solver")))
         head = "job file: the keys around problem: and solver: (see learnsolve list TYPE for those)"
     else:
-        from .types.dcdm import TrainJob
+        from .train import TrainJob
 
         keys = list(rows(TrainJob, skip=()))
         head = "training file (learnsolve train dcdm TRAIN.yaml; learnsolve example train-dcdm2d)"

@@ -20,6 +20,9 @@ _EXPORTS = {
     "TsallisInf": "tuning.bandits", "TsallisInfCB": "tuning.bandits", "ChebCB": "tuning.bandits",
     "PersistentTuner": "tuning.state", "run_sequence": "tuning.sequence", "baselines": "tuning.sequence",
     "dcdm": "learned.dcdm", "load_model": "learned.network", "direction_map": "learned.network",
+    "direction_for": "learned.network", "dcdm_solve": "learned.network", "model_file": "learned.models",
+    "DCDMNet": "learned.network", "train_dcdm": "learned.training", "TrainConfig": "learned.training",
+    "training_data": "learned.training", "compare_dcdm": "learned.bench",
     "sketch_newton": "optim.sketch_newton", "NLP": "optim.nlp", "SketchSolver": "optim.sketch",
 }
 __all__ = sorted(_EXPORTS)

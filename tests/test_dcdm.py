@@ -128,8 +128,9 @@ def test_training_end_to_end_and_resume(run_cli, tmp_path, write_job):
 def test_a_killed_training_resumes_exactly(run_cli, tmp_path, write_job):
     """Training killed at step 100 (the checkpoint the interrupt leaves), then resumed by the CLI
     to step 200: the same loss history as one straight run."""
-    from learnsolve.cli.types.dcdm import _layouts, load_train_job
-    from learnsolve.solvers.learned.network import DCDMNet, TrainConfig, train
+    from learnsolve.cli.train import _layouts, load_train_job
+    from learnsolve.solvers.learned.network import DCDMNet
+    from learnsolve.solvers.learned.training import TrainConfig, train_dcdm
 
     job = write_job({**TINY, "output": {"dir": str(tmp_path / "runs")}})
     assert run_cli("train", "dcdm", job, "-q").exit_code == 0
@@ -145,8 +146,8 @@ def test_a_killed_training_resumes_exactly(run_cli, tmp_path, write_job):
     t = spec.training
     cfg = TrainConfig(steps=t.steps, batch=t.batch, lr=t.lr, lr_final=t.lr_final, checkpoint_every=0,
                       log_every=t.log_every, seed=spec.seed, checkpoint=tmp_path / "killed.pt")
-    killed = train(net, _layouts(spec, "cpu"), cfg, kill)
-    assert killed.interrupted and killed.steps == 100
+    killed = train_dcdm(net, _layouts(spec, "cpu"), cfg, kill)
+    assert killed.interrupted and killed.iterations == 100
     job2 = write_job({**TINY, "output": {"dir": str(tmp_path / "resumed")}}, name="again")
     result = run_cli("train", "dcdm", job2, "--resume", tmp_path / "killed.pt", "-q")
     assert result.exit_code == 0, result.stderr

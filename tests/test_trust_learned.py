@@ -338,7 +338,7 @@ def test_a_model_with_the_right_tag_and_wrong_contents_is_exit_2(run_cli, tmp_pa
 def test_training_progress_logs_an_estimate_then_periodic_lines(monkeypatch):
     import logging
 
-    from learnsolve.cli.types import dcdm
+    from learnsolve.cli import train
 
     class Keep(logging.Handler):
         def __init__(self):
@@ -350,7 +350,7 @@ def test_training_progress_logs_an_estimate_then_periodic_lines(monkeypatch):
 
     clock = iter([0.0, 1.0, 6.0, 8.0, 12.0, 20.0])
     monkeypatch.setattr("time.monotonic", lambda: next(clock))
-    pace = dcdm._Pace("training", "step", 20000, every=5.0)  # reads the clock once (t = 0)
+    pace = train._Pace("training", "step", 20000, every=5.0)  # reads the clock once (t = 0)
     logger, keep = logging.getLogger("learnsolve"), Keep()
     monkeypatch.setattr(logger, "level", logging.INFO)
     logger.addHandler(keep)
@@ -368,10 +368,10 @@ def test_training_progress_logs_an_estimate_then_periodic_lines(monkeypatch):
 
 
 def test_training_verdict_is_the_library_s():
-    from learnsolve.solvers.learned.network import TrainResult
+    from learnsolve.solvers.learned.training import verdict as train_verdict
 
     def verdict(loss: float, **kw: object) -> str:
-        return TrainResult(net=None, steps=10, loss=loss, seconds=1.0, **kw).verdict(0.05)[0]
+        return train_verdict(10, loss, 1.0, 0.05, **kw)[0]
 
     assert verdict(0.049) == "converged"
     assert verdict(0.05) == verdict(1.0) == "max_iterations"
