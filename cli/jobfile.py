@@ -63,12 +63,12 @@ class Job:
         }
 
 
-_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def _scalar(text: str) -> Any:
+def parse_scalar(text: str) -> Any:
     """A YAML scalar, with 1e-10 read as a float (YAML 1.1 would keep it a string)."""
-    if _FLOAT.match(text.strip()):
+    if FLOAT_TEXT.match(text.strip()):
         return float(text) if any(c in text for c in ".eE") else int(text)
     return yaml.safe_load(text) if text.strip() else ""
 
@@ -91,7 +91,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
         if not sep or not key.strip():
             raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. solver.rtol=1e-10")
         try:
-            parsed = _scalar(value)
+            parsed = parse_scalar(value)
         except yaml.YAMLError:
             raise BadInput(f"--set {key}: cannot parse value {value!r}") from None
         set_dotted(data, key, parsed)
@@ -212,9 +212,9 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _first_error(exc: ValidationError, where: str, prefix: str = "",
+def schema_error(exc: ValidationError, where: str, prefix: str = "",
                  model: type[BaseModel] | None = None) -> BadInput:
-    """Every schema error, one line each (the name is kept for the callers that import it)."""
+    """Every schema error of ``exc``, one line each, as one BadInput."""
     return BadInput("\n".join(_error_lines(exc, where, prefix, model)))
 
 

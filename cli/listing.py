@@ -26,6 +26,7 @@ from .errors import BadInput
 from .jobfile import JobSection
 from .paths import bundled_examples
 from .registry import PROBLEMS, SOLVERS
+from .train import TrainJob
 
 #: Sections of a file that are not a registered type, listed by ``learnsolve list NAME``.
 OTHER = {
@@ -246,8 +247,6 @@ def _other_text(name: str, cols: int) -> str:
         keys = list(rows(JobSection, skip=("problem", "solver")))
         head = "job file: the keys around problem: and solver: (see learnsolve list TYPE for those)"
     else:
-        from .train import TrainJob
-
         keys = list(rows(TrainJob, skip=()))
         head = "training file (learnsolve train dcdm TRAIN.yaml; learnsolve example train-dcdm2d)"
     return "\n".join([_wrap(head, 0, cols), "", *format_rows(keys, cols)])

@@ -166,7 +166,7 @@ def validate(job: Path, overrides: tuple[str, ...], show: bool) -> None:
     from .jobfile import load_job, read_yaml
 
     if job.is_file() and "training" in read_yaml(job):
-        from .train import load_train_job
+        from .train import load_train_job  # deferred: --help imports none of this
 
         train_spec = load_train_job(job, overrides)
         if show:
@@ -301,7 +301,7 @@ def train() -> None:
 def train_dcdm(job: Path, overrides: tuple[str, ...], resume: Path | None, quiet: bool) -> None:
     """Train a DCDM network (TRAIN.yaml: data, model, training, output); prints the run directory,
     which holds model.pt, history.csv, checkpoint.pt and log.txt."""
-    from .train import load_train_job, run_training
+    from .train import load_train_job, run_training  # deferred: --help imports none of this
 
     if not job.is_file():
         why = "is a directory, not a training file" if job.is_dir() else "no such file"

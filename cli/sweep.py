@@ -42,7 +42,7 @@ from learnsolve.solvers.threads import available_cpus, pin_library_threads
 
 from .errors import BadInput
 from .interrupt import SignalGuard
-from .jobfile import _FLOAT, Job, _scalar, apply_overrides, read_yaml, set_dotted, validate
+from .jobfile import FLOAT_TEXT, Job, apply_overrides, parse_scalar, read_yaml, set_dotted, validate
 from .params import Params
 from .report import pyplot, save_png
 from .rundir import write_atomic, write_csv, write_json
@@ -155,7 +155,7 @@ def expand(spec: Any, where: str) -> list[dict[str, Any]]:
 
 def _numbers(values: list[Any]) -> list[Any]:
     """1e-6 in a YAML list is a string (YAML 1.1 wants 1.0e-6): read it as the number it is meant."""
-    return [_scalar(v) if isinstance(v, str) and _FLOAT.match(v.strip()) else v for v in values]
+    return [parse_scalar(v) if isinstance(v, str) and FLOAT_TEXT.match(v.strip()) else v for v in values]
 
 
 def _shown(value: Any) -> str:
@@ -192,7 +192,7 @@ def _split_overrides(overrides: tuple[str, ...] | list[str]) -> tuple[list[tuple
         key = key.strip()
         if sep and (key == "sweep" or key.startswith("sweep.")):
             try:
-                sweep_sets.append((key, _scalar(value)))
+                sweep_sets.append((key, parse_scalar(value)))
             except yaml.YAMLError:
                 raise BadInput(f"--set {key}: cannot parse value {value!r}; a list is written "
                                f"[64, 128]") from None

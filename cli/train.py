@@ -24,11 +24,11 @@ from learnsolve.solvers.errors import InputError
 
 from . import __version__
 from .errors import BadInput
-from .jobfile import _first_error, apply_overrides, read_yaml
+from .interrupt import SignalGuard
+from .jobfile import apply_overrides, read_yaml, schema_error
 from .params import Params
 from .progress import LOG, setup_logging
 from .rundir import create_run_dir, utc_now, write_atomic, write_csv, write_json, write_yaml
-from .runner import SignalGuard
 from .types.linear import ObstacleSpec
 
 
@@ -84,11 +84,11 @@ def load_train_job(path: Path, overrides: tuple[str, ...]) -> TrainJob:
     try:
         job = TrainJob.model_validate(data)
     except ValidationError as exc:
-        raise _first_error(exc, str(path)) from None
+        raise schema_error(exc, str(path)) from None
     try:
         ObstacleSpec.model_validate(job.data.obstacles, context={"base_dir": path.parent})
     except ValidationError as exc:
-        raise _first_error(exc, str(path), "data.obstacles") from None
+        raise schema_error(exc, str(path), "data.obstacles") from None
     if job.data.obstacles.get("type") == "mask-file":
         raise BadInput(f"{path}: data.obstacles: training draws layouts; mask-file is for solving")
     return job
