@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from learnsolve.pde.flames.model import SimplifiedFlame
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.files import write_csv
 from learnsolve.solvers.result import Result
@@ -23,11 +22,12 @@ from ..errors import BadInput
 from ..params import InputFile, Params
 
 if TYPE_CHECKING:
+    from learnsolve.pde.flames.model import SimplifiedFlame
     from learnsolve.pde.flames.observations import Observations, Synthetic
     from learnsolve.pde.flames.pinn import PinnConfig
 
-# The solvers (pde.flames.reference, .pinn, .cantera, .bench) are imported in the functions that
-# run them: they load scipy.integrate, which every registry load (any job's validation) would pay.
+# learnsolve.pde.flames is imported in the functions that use it: it loads scipy.integrate, which
+# every registry load (any job's validation) would otherwise pay.
 
 SIMPLIFIED_KEYS = ("lambda", "cp", "q_F", "A", "E_a", "nu", "W", "length", "T_grad_in")
 CANTERA_KEYS = ("mechanism", "fuel", "oxidizer", "width", "transport")
@@ -73,6 +73,8 @@ class FlameParams(Params):
         return self
 
     def flame(self) -> SimplifiedFlame:
+        from learnsolve.pde.flames.model import SimplifiedFlame  # see the imports above
+
         return SimplifiedFlame(phi=self.phi, T_in=self.T_in, p=self.p, lam=self.lam, cp=self.cp, q_F=self.q_F,
                                A=self.A, E_a=self.E_a, nu=self.nu, W=self.W, length=self.length,
                                T_grad_in=self.T_grad_in)

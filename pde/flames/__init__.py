@@ -3,30 +3,16 @@ once for numpy and torch), ``reference`` (shooting + BVP), ``cantera`` (detailed
 Cantera's FreeFlame), ``pinn`` (the physics-informed network, forward and inverse),
 ``observations`` (data for an inverse run) and ``bench`` (the time of one training step).
 
-The names below are imported on first use, so ``import learnsolve.pde.flames.model`` stays cheap
-(no scipy.integrate, torch or Cantera until a solver is touched).
+Importing it loads numpy and scipy, not torch, Cantera or jax (those load when a solver runs).
 """
 
-from __future__ import annotations
+from learnsolve.pde.flames.bench import pinn_bench
+from learnsolve.pde.flames.cantera import cantera_flame, solve_cantera
+from learnsolve.pde.flames.model import FlameSolution, SimplifiedFlame
+from learnsolve.pde.flames.observations import Observations, Synthetic, read_observations
+from learnsolve.pde.flames.pinn import PinnConfig, solve_pinn, train_pinn
+from learnsolve.pde.flames.reference import reference_flame, solve_reference
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "SimplifiedFlame": "model", "FlameSolution": "model",
-    "solve_reference": "reference", "reference_flame": "reference",
-    "solve_cantera": "cantera", "cantera_flame": "cantera",
-    "solve_pinn": "pinn", "train_pinn": "pinn", "PinnConfig": "pinn",
-    "Observations": "observations", "Synthetic": "observations", "read_observations": "observations",
-    "pinn_bench": "bench",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
+__all__ = ["FlameSolution", "Observations", "PinnConfig", "SimplifiedFlame", "Synthetic", "cantera_flame",
+           "pinn_bench", "read_observations", "reference_flame", "solve_cantera", "solve_pinn",
+           "solve_reference", "train_pinn"]
