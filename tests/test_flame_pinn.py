@@ -81,7 +81,7 @@ def test_short_training_moves_s_L_toward_the_reference():
     assert abs(res.s_L - S_REF) < 0.5 * abs(s0 - S_REF)
     assert res.history["step"] == list(range(100, 601, 100))
     assert res.history["loss"][-1] < res.history["loss"][0]
-    assert np.isfinite(res.solution.T).all()
+    assert np.isfinite(res.x.T).all()
 
 
 def test_checkpoint_and_resume_continue_the_same_training(tmp_path):
@@ -96,10 +96,10 @@ def test_checkpoint_and_resume_continue_the_same_training(tmp_path):
     first = train_pinn(FLAME, PinnConfig(**cfg, checkpoint=ck, checkpoint_every=50), callback=kill)
     assert first.status == "interrupted" and first.steps == 150 and ck.is_file()
     second = train_pinn(FLAME, PinnConfig(**cfg, resume=ck))
-    assert second.resumed_from == 150 and second.steps == 300
+    assert second.resumed_from_step == 150 and second.steps == 300
     # network, Adam state, schedule and best-so-far all come back: the same run as one piece
     assert second.history == straight.history
-    assert second.s_L == straight.s_L and second.best_loss == straight.best_loss
+    assert second.s_L == straight.s_L and second.loss == straight.loss
 
 
 def test_interrupt_keeps_the_best_state():
@@ -113,7 +113,7 @@ def test_interrupt_keeps_the_best_state():
     res = train_pinn(FLAME, PinnConfig(steps=10_000, warmup_steps=50, lbfgs_steps=0, log_every=100),
                      callback=stop)
     assert res.status == "interrupted" and res.steps == 200
-    assert res.best_loss <= min(v[0] for v in calls) * (1 + 1e-6)
+    assert res.loss <= min(v[0] for v in calls) * (1 + 1e-6)
 
 
 def test_inverse_short_training_uses_the_data():
@@ -130,7 +130,7 @@ def test_lbfgs_after_adam_lowers_the_loss_and_is_recorded():
     adam = train_pinn(FLAME, PinnConfig(steps=400, warmup_steps=100, lbfgs_steps=0, log_every=100))
     both = train_pinn(FLAME, PinnConfig(steps=400, warmup_steps=100, lbfgs_steps=200, log_every=100))
     assert 0 < both.lbfgs_iterations <= 200
-    assert both.best_loss < 0.5 * adam.best_loss
+    assert both.loss < 0.5 * adam.loss
     assert both.history["step"][:4] == [100, 200, 300, 400]
     assert both.history["step"][-1] == 400 + both.lbfgs_iterations
     assert abs(both.s_L - S_REF) < abs(adam.s_L - S_REF)

@@ -213,7 +213,7 @@ def test_pinn_resumed_in_lbfgs_completes_it_as_one_run(tmp_path):
     killed = train_pinn(flame, PinnConfig(**cfg, checkpoint=ck, checkpoint_every=20), callback=kill)
     assert killed.status == "interrupted" and 0 < killed.lbfgs_iterations < straight.lbfgs_iterations
     resumed = train_pinn(flame, PinnConfig(**cfg, checkpoint=ck, checkpoint_every=20, resume=ck))
-    assert resumed.resumed_from == 40 + killed.lbfgs_iterations
+    assert resumed.resumed_from_step == 40 + killed.lbfgs_iterations
     assert resumed.lbfgs_iterations == straight.lbfgs_iterations > 40
     assert resumed.history == straight.history
     assert resumed.s_L == straight.s_L and resumed.status == straight.status

@@ -3,18 +3,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.files import write_csv
 from learnsolve.solvers.result import Result
 
 from .. import paths
 from ..entry import Fit, ProblemType, SolverType
+from ..errors import BadInput
 from ..params import InputFile, Params
+
+if TYPE_CHECKING:
+    from learnsolve.pde.flames.model import SimplifiedFlame
+    from learnsolve.pde.flames.observations import Observations, Synthetic
+    from learnsolve.pde.flames.pinn import PinnConfig
+
+# learnsolve.pde.flames is imported in the functions that use it: it loads scipy.integrate, which
+# every registry load (any job's validation) would otherwise pay.
 
 SIMPLIFIED_KEYS = ("lambda", "cp", "q_F", "A", "E_a", "nu", "W", "length", "T_grad_in")
 CANTERA_KEYS = ("mechanism", "fuel", "oxidizer", "width", "transport")
@@ -59,8 +72,8 @@ class FlameParams(Params):
             raise ValueError(f"not used by model {self.model}: {', '.join(wrong)}")
         return self
 
-    def flame(self) -> Any:
-        from learnsolve.pde.flames.model import SimplifiedFlame
+    def flame(self) -> SimplifiedFlame:
+        from learnsolve.pde.flames.model import SimplifiedFlame  # see the imports above
 
         return SimplifiedFlame(phi=self.phi, T_in=self.T_in, p=self.p, lam=self.lam, cp=self.cp, q_F=self.q_F,
                                A=self.A, E_a=self.E_a, nu=self.nu, W=self.W, length=self.length,
@@ -73,13 +86,13 @@ class FlameProblem:
 
     model: str
     params: FlameParams
-    flame: Any = None  # SimplifiedFlame for model: simplified
+    flame: SimplifiedFlame | None = None  # for model: simplified
     n: int = 1  # one unknown function, T(x)
 
 
 def build_flame(p: FlameParams, seed: int) -> FlameProblem:
     if p.model == "cantera":  # load the mechanism and inlet now: bad names fail before any run
-        from learnsolve.pde.flames.cantera import inlet_gas
+        from learnsolve.pde.flames.cantera import inlet_gas  # see the imports above
 
         inlet_gas(p.mechanism, p.fuel, p.oxidizer, p.phi, p.T_in, p.p, p.transport)
         return FlameProblem("cantera", p)
@@ -98,57 +111,17 @@ class ReferenceParams(Params):
     curve: float = Field(0.12, gt=0, lt=1, description="cantera: refinement on curvature")
 
 
-def _profile_table(sol: Any, reference: Any = None) -> dict[str, Any]:
-    import numpy as np
-
-    table = dict(sol.profiles())
-    if reference is not None:
-        table["T_reference"] = np.interp(sol.x, reference.x, reference.T)
-        table["u_reference"] = np.interp(sol.x, reference.x, reference.u)
-    return table
-
-
 def run_reference(problem: FlameProblem, p: ReferenceParams, callback: Callable[..., None] | None = None,
                   job: Any = None, run_dir: Path | None = None) -> Result:
-    import time
-
-    rows: dict[str, list[float]] = {"step": [], "bracket": [], "s_L": []}
-
-    def step(k: int, v: tuple[float, float]) -> None:
-        for key, value in zip(rows, (k, *v), strict=True):
-            rows[key].append(value)
-        if callback is not None:
-            callback(k, v)
-
-    t = time.perf_counter()
     if problem.model == "cantera":
-        from learnsolve.pde.flames.cantera import cantera_flame
+        from learnsolve.pde.flames.cantera import solve_cantera  # see the imports above
 
         q = problem.params
-        sol = cantera_flame(q.mechanism, q.fuel, q.oxidizer, q.phi, q.T_in, q.p, q.width, q.transport,
-                            p.ratio, p.slope, p.curve, callback=step)
-        status, reason, message = "converged", "cantera", "Cantera FreeFlame solved"
-        iterations, residual = 0, None
-    else:
-        from learnsolve.pde.flames.reference import reference_flame
+        return solve_cantera(q.mechanism, q.fuel, q.oxidizer, q.phi, q.T_in, q.p, q.width, q.transport,
+                             p.ratio, p.slope, p.curve, callback=callback)
+    from learnsolve.pde.flames.reference import solve_reference  # see the imports above
 
-        sol = reference_flame(problem.flame, tol=p.tol, nodes=p.nodes, callback=step)
-        diff = sol.info["shooting_bvp_rel_diff"]
-        if sol.info["bvp_status"] != 0:
-            status, reason, message = "breakdown", "bvp", f"solve_bvp: {sol.info['bvp_message']}"
-        elif diff > 1e-6:  # the BVP found another solution: the domain cannot hold the flame
-            status, reason = "breakdown", "domain"
-            message = (f"shooting and BVP differ by {diff:.1e}; is length = {problem.flame.length:g} m "
-                       f"a few flame thicknesses ({sol.info['thickness']:.2g} m) at least?")
-        else:
-            status, reason, message = "converged", "tol", f"shooting and BVP agree to {diff:.1e}"
-        iterations, residual = sol.info["bisection_steps"], sol.info["bvp_max_residual"]
-    solve_s = time.perf_counter() - t
-    return Result(status=status, reason=reason, message=f"s_L = {sol.s_L:.8g} m/s; {message}",
-                   iterations=iterations, relative_residual=residual,
-                   timings={"setup_s": 0.0, "solve_s": solve_s},
-                   metrics={"s_L": sol.s_L, "model": problem.model, **sol.info}, history=rows,
-                   arrays=sol.profiles(), tables={"profile.csv": _profile_table(sol)})
+    return solve_reference(problem.flame, tol=p.tol, nodes=p.nodes, callback=callback)
 
 
 # ---------------------------------------------------------------- pinn
@@ -196,8 +169,7 @@ class PinnParams(Params):
     def _checkpoint_file(cls, value: str | None, info: ValidationInfo) -> str | None:
         """A run directory (its checkpoint.pt) or a file, as an absolute path: read safely and
         matched to the network (width, depth, unknowns: keys declared above) now, before any run."""
-        from learnsolve.pde.flames.pinn import load_checkpoint
-        from learnsolve.solvers.errors import InputError
+        from learnsolve.pde.flames.pinn import load_checkpoint  # see the imports above
 
         if value is None:
             return None
@@ -231,8 +203,7 @@ def _fits_pinn(problem: Params, solver: Params, problems: Any) -> Fit:
         return "problem.model", "pinn solves the simplified model"
     if solver.mode != "inverse" or solver.observations.file is None:
         return None
-    from learnsolve.pde.flames.pinn import read_observations
-    from learnsolve.solvers.errors import InputError
+    from learnsolve.pde.flames.observations import read_observations  # see the imports above
 
     try:
         read_observations(Path(solver.observations.file), problem.length)
@@ -241,12 +212,13 @@ def _fits_pinn(problem: Params, solver: Params, problems: Any) -> Fit:
     return None
 
 
-def _observations(spec: ObservationSpec, flame: Any, reference: Any) -> Any:
-    from learnsolve.pde.flames.pinn import read_observations, synthesize
+def _observations(spec: ObservationSpec, length: float) -> Observations | Synthetic:
+    from learnsolve.pde.flames.observations import Synthetic, read_observations  # see the imports above
 
     if spec.file is None:
-        return synthesize(reference, spec.points, spec.noise, spec.seed, flame.length)
-    return read_observations(paths.resolve(spec.file, None), flame.length)
+        return Synthetic(spec.points, spec.noise, spec.seed)
+    # read here for the name as written in the job (builtin:NAME), the source result.json shows
+    return dataclasses.replace(read_observations(paths.resolve(spec.file, None), length), source=spec.file)
 
 
 def describe_progress(problem: Any, p: PinnParams) -> Callable[[int, Any], str]:
@@ -261,73 +233,57 @@ def describe_progress(problem: Any, p: PinnParams) -> Callable[[int, Any], str]:
     return line
 
 
+def pinn_config(p: PinnParams, seed: int = 0, checkpoint: Path | None = None) -> PinnConfig:
+    """The library's training settings of a pinn job."""
+    from learnsolve.pde.flames.pinn import PinnConfig  # see the imports above
+
+    return PinnConfig(width=p.width, depth=p.depth, points=p.points, steps=p.steps, lr=p.lr,
+                      lr_final=p.lr_final, warmup_steps=p.warmup_steps, lbfgs_steps=p.lbfgs_steps,
+                      dtype=p.dtype, compile=p.compile, device=p.device, torch_threads=p.torch_threads,
+                      seed=seed, s_L_init=p.s_L_init, unknowns=dict(p.unknowns), data_weight=p.data_weight,
+                      log_every=p.log_every, loss_tol=p.loss_tol, sl_rtol=p.sl_rtol, sl_window=p.sl_window,
+                      checkpoint_every=p.checkpoint_every, checkpoint=checkpoint,
+                      resume=Path(p.resume) if p.resume else None)  # absolute and checked by the schema
+
+
 def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None] | None = None,
              job: Any = None, run_dir: Path | None = None) -> Result:
-    import time
+    from learnsolve.pde.flames.pinn import solve_pinn  # see the imports above
 
-    import torch
-
-    from learnsolve.pde.flames.pinn import PinnConfig, relative_l2, train_pinn
-    from learnsolve.pde.flames.reference import reference_flame
-
-    torch.set_num_threads(p.torch_threads)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if p.device == "auto" else p.device
-    if device == "cuda" and not torch.cuda.is_available():
-        from learnsolve.solvers.errors import InputError
-
-        raise InputError("device cuda: torch sees no CUDA device", "device")
     flame = problem.flame
-    resume = Path(p.resume) if p.resume else None  # absolute and checked by the schema
-    t = time.perf_counter()
-    reference = reference_flame(flame) if (p.reference or p.mode == "inverse") else None
-    obs = (_observations(p.observations, flame, reference)
-           if p.mode == "inverse" else None)
-    setup_s = time.perf_counter() - t
-    seed = job.seed if job is not None else 0
-    cfg = PinnConfig(width=p.width, depth=p.depth, points=p.points, steps=p.steps, lr=p.lr,
-                     lr_final=p.lr_final, warmup_steps=p.warmup_steps, lbfgs_steps=p.lbfgs_steps,
-                     dtype=p.dtype, compile=p.compile, device=device, seed=seed, s_L_init=p.s_L_init,
-                     unknowns=dict(p.unknowns),
-                     data_weight=p.data_weight, log_every=p.log_every, loss_tol=p.loss_tol,
-                     sl_rtol=p.sl_rtol, sl_window=p.sl_window, checkpoint_every=p.checkpoint_every,
-                     checkpoint=run_dir / "checkpoint.pt" if run_dir is not None else None, resume=resume)
-    res = train_pinn(flame, cfg, obs, callback)
-    metrics: dict[str, Any] = {
-        "s_L": res.s_L, "parameters": {"s_L": res.s_L, **res.parameters}, "mode": p.mode,
-        "steps": res.steps, "lbfgs_iterations": res.lbfgs_iterations, "best_step": res.best_step,
-        "loss": res.best_loss, "loss_terms": res.loss_terms,
-        "train_s": res.train_s, "step_ms": res.step_ms, "dtype": p.dtype, "device": device,
-        "torch_threads": p.torch_threads, "torch_version": torch.__version__,
-        "resumed_from_step": res.resumed_from, "criterion": res.criterion,
-    }
-    if obs is not None:
-        metrics["observations"] = {"points": int(obs.x.size), "with_u": obs.u is not None,
-                                   "source": p.observations.file or "synthetic"}
-    if reference is not None:
-        truth = {"s_L": reference.s_L,
-                 **{k: getattr(flame, "lam" if k == "lambda" else k) for k in res.parameters}}
-        metrics["reference"] = truth
-        metrics["relative_errors"] = {k: abs(v - truth[k]) / truth[k]
-                                      for k, v in metrics["parameters"].items()}
-        metrics["s_L_relative_error"] = metrics["relative_errors"]["s_L"]
-        metrics["T_relative_l2"] = relative_l2(res.solution, reference)
-    message = f"s_L = {res.s_L:.6g} m/s after {res.steps} Adam + {res.lbfgs_iterations} L-BFGS steps"
-    if reference is not None:
-        message += (f" (reference {reference.s_L:.6g}, error {metrics['s_L_relative_error']:.2%}; "
-                    f"T L2 error {metrics['T_relative_l2']:.2%})")
-    message += f"; {res.message}"
-    return Result(status=res.status, reason=res.reason,
-                   message=message, iterations=res.steps,
-                   timings={"setup_s": setup_s, "solve_s": res.train_s},
-                   metrics=metrics, history=res.history, arrays=res.solution.profiles(),
-                   tables={"profile.csv": _profile_table(res.solution, reference)})
+    cfg = pinn_config(p, job.seed if job is not None else 0,
+                      run_dir / "checkpoint.pt" if run_dir is not None else None)
+    obs = _observations(p.observations, flame.length) if p.mode == "inverse" else None
+    return solve_pinn(flame, cfg, obs, reference=p.reference, callback=callback)
 
 
 def _bench_pinn(job: Any, threads: int | None, repeat: int, out: Path | None,
                 jax_python: Path | None = None, **options: Any) -> list[dict[str, Any]]:
-    from learnsolve.pde.flames.bench import pinn_bench
+    from rich.console import Console  # the bench's table only
+    from rich.table import Table
 
-    return pinn_bench(job, repeat, out, jax_python)
+    from learnsolve.pde.flames.bench import pinn_bench  # see the imports above
+
+    p = job.solver
+    steps = 1000
+    try:
+        rows = pinn_bench(job.problem.flame(), pinn_config(p, job.seed), steps, repeat, jax_python)
+    except InputError as exc:  # the JAX timing failed
+        raise BadInput(f"--jax-python {exc}") from None
+    table = Table(title=f"{job.name}: one training step, {p.depth}x{p.width} network, {p.points} points, "
+                        f"1 thread, best of {repeat} x {steps} steps")
+    for col in ("method", "ms/step", "first 20 steps s", f"ratio to {rows[-1]['method']}"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for r in rows:
+        first = "" if r["first_steps_s"] is None else f"{r['first_steps_s']:.1f}"
+        table.add_row(r["method"], f"{r['ms_per_step']:.3f}", first, f"{r['vs_last']:.2f}")
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    if not rows[-1]["method"].startswith("jax"):
+        Console(stderr=True).print("no jax here: pass --jax-python PATH (a Python with jax and optax) "
+                                   "to time the JAX step too")
+    if out is not None:
+        write_csv(out, {c: [r[c] for r in rows] for c in rows[0]})
+    return rows
 
 
 RANK = 2

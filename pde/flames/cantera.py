@@ -1,8 +1,8 @@
 """1D freely-propagating premixed flame with detailed chemistry and transport, solved by Cantera.
 
 The reference for the simplified model and the PINN: ``cantera_flame`` returns a ``FlameSolution``
-whose ``s_L`` is the inlet velocity of Cantera's ``FreeFlame``. Cantera is imported inside the
-function, so this module imports without it.
+whose ``s_L`` is the inlet velocity of Cantera's ``FreeFlame``; ``solve_cantera`` the same as a
+``Result``. Cantera is imported inside the functions, so this module imports without it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from learnsolve.pde.flames.model import FlameSolution
+from learnsolve.pde.flames.model import FlameSolution, StepHistory, flame_result
 from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.result import Result
 
 TRANSPORT_MODELS = ("mixture-averaged", "multicomponent", "unity-Lewis-number")
 
@@ -101,12 +102,24 @@ def cantera_flame(mechanism: str = "h2o2.yaml", fuel: str = "H2", oxidizer: str 
     return result
 
 
+def solve_cantera(*args: Any, callback: Callable[[int, Any], None] | None = None, **kwargs: Any) -> Result:
+    """:func:`cantera_flame` (same arguments) as a :class:`Result`: ``converged`` (reason
+    ``cantera``) once Cantera's solve returns (a failed solve raises), ``x`` the
+    :class:`FlameSolution`, ``metrics`` s_L, ``model`` and the solution's ``info``."""
+    history = StepHistory(callback)
+    t = time.perf_counter()
+    sol = cantera_flame(*args, callback=history, **kwargs)
+    solve_s = time.perf_counter() - t
+    return flame_result(sol, "cantera", "converged", "cantera", "Cantera FreeFlame solved", 0, None, solve_s,
+                        history)
+
+
 def inlet_gas(mechanism: str, fuel: str, oxidizer: str, phi: float, T_in: float, p: float,
               transport: str) -> tuple[Any, Any, dict[str, float], str]:
     """Load the mechanism and set the inlet mixture: (cantera, gas, fuel composition, mechanism).
     Cheap, so a job can be checked with it before any solve; bad input raises InputError."""
     try:
-        import cantera as ct
+        import cantera as ct  # optional (the flame extra) and slow to import: only its users load it
     except ImportError:
         raise InputError("premixed-flame model cantera needs cantera, which is not installed: "
                          "pip install 'learnsolve[flame]'", "model") from None

@@ -16,7 +16,7 @@ s_L = s0 exp(kappa) with kappa trainable. One step = value_and_grad of the loss 
 One-core timing (the flags must be set before jax is imported, i.e. in the environment):
 
     XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
-        taskset -c 0 /path/to/python-with-jax cli/flame_jax.py
+        taskset -c 0 /path/to/python-with-jax pde/flames/jax_step.py
 
 Derivative check (float64, against central finite differences): ``--check``.
 """
@@ -66,7 +66,7 @@ def rate(jnp, T, s_L):
 # ---------------------------------------------------------------- network
 def init_params(key, width, depth, dtype):
     """Glorot-uniform weights, zero biases; layers 1 -> width (x depth) -> 1."""
-    import jax
+    import jax  # optional, only in the timing Python
 
     sizes = [1] + [width] * depth + [1]
     params = []
@@ -136,7 +136,7 @@ def make_fields(jax, jnp, mode):
             return jax.vmap(lambda z: point(params, z))(xh)
 
     elif mode == "jet":
-        from jax.experimental import jet
+        from jax.experimental import jet  # optional, only in the timing Python
 
         def fields_h(params, xh):
             ones = jnp.ones_like(xh)
@@ -173,10 +173,10 @@ def make_loss(jax, jnp, fields):
 
 # ---------------------------------------------------------------- derivative check
 def check_derivatives(args):
-    import jax
+    import jax  # optional, only in the timing Python
 
     jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
+    import jax.numpy as jnp  # optional, only in the timing Python
 
     dtype = jnp.float64
     params = init_params(jax.random.PRNGKey(args.seed), args.width, args.depth, dtype)
@@ -206,9 +206,9 @@ def check_derivatives(args):
 
 # ---------------------------------------------------------------- timing
 def bench(args):
-    import jax
-    import jax.numpy as jnp
-    import optax
+    import jax  # optional, only in the timing Python
+    import jax.numpy as jnp  # optional, only in the timing Python
+    import optax  # optional, only in the timing Python
 
     dtype = jnp.float32
     x = jnp.linspace(0.0, LENGTH, args.points, dtype=dtype)

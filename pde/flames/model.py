@@ -17,10 +17,13 @@ one statement of the physics; any field may be a torch tensor (a trainable param
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from learnsolve.solvers.result import Result
 
 R_GAS = 8.314462618  # J/(mol K)
 
@@ -99,3 +102,37 @@ class FlameSolution:
 
     def profiles(self) -> dict[str, np.ndarray]:
         return {"x": self.x, "T": self.T, "u": self.u, **self.fields}
+
+
+class StepHistory:
+    """A solver's progress callback that also keeps the rows (step, bracket, s_L) of a flame
+    solve's history, and passes each on to ``callback``."""
+
+    def __init__(self, callback: Callable[[int, Any], None] | None = None) -> None:
+        self.rows: dict[str, list[float]] = {"step": [], "bracket": [], "s_L": []}
+        self.callback = callback
+
+    def __call__(self, k: int, v: tuple[float, float]) -> None:
+        for key, value in zip(self.rows, (k, *v), strict=True):
+            self.rows[key].append(value)
+        if self.callback is not None:
+            self.callback(k, v)
+
+
+def profile_table(sol: FlameSolution, reference: FlameSolution | None = None) -> dict[str, Any]:
+    """The profiles of ``sol`` as CSV columns; with ``reference``, its T and u on sol's grid too."""
+    table = dict(sol.profiles())
+    if reference is not None:
+        table["T_reference"] = np.interp(sol.x, reference.x, reference.T)
+        table["u_reference"] = np.interp(sol.x, reference.x, reference.u)
+    return table
+
+
+def flame_result(sol: FlameSolution, model: str, status: str, reason: str, message: str, iterations: int,
+                 residual: float | None, solve_s: float, history: StepHistory) -> Result:
+    """The :class:`Result` of a reference flame solve: ``x`` is the :class:`FlameSolution`."""
+    return Result(status=status, reason=reason, message=f"s_L = {sol.s_L:.8g} m/s; {message}",
+                  iterations=iterations, x=sol, relative_residual=residual,
+                  timings={"setup_s": 0.0, "solve_s": solve_s},
+                  metrics={"s_L": sol.s_L, "model": model, **sol.info}, history=history.rows,
+                  arrays=sol.profiles(), tables={"profile.csv": profile_table(sol)})

@@ -12,10 +12,14 @@ handful of matrix products and one reverse pass, with no Python loop over points
 Forward mode: s_L is a trainable scalar (the eigenvalue). Inverse mode: observations of T (and
 u) also enter the loss, and chosen parameters (lambda, E_a, A, nu) are trainable. Parameters are
 trained in log form, p = p0 exp(kappa), so they stay positive and Adam steps are relative.
+
+:func:`train_pinn` trains one network; :func:`solve_pinn` is the whole run: the reference flame,
+the observations, the training and the errors against the reference.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -26,8 +30,14 @@ from typing import Any
 import numpy as np
 from scipy.integrate import trapezoid
 
-from learnsolve.pde.flames.model import FlameSolution, SimplifiedFlame
+from learnsolve.pde.flames.model import FlameSolution, SimplifiedFlame, profile_table
+from learnsolve.pde.flames.observations import Observations, Synthetic, read_observations, synthesize
+from learnsolve.pde.flames.reference import reference_flame
+from learnsolve.solvers.devices import torch_device
 from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.files import save_torch
+from learnsolve.solvers.result import Result
+from learnsolve.solvers.signals import held_signals
 
 # floor of the residual's weight theta (1 - theta) + FLOOR: at most 1/FLOOR times the weight of
 # the reaction zone (see FlamePinn.residual)
@@ -41,70 +51,13 @@ LEARNABLE = {"lambda": "lam", "E_a": "E_a", "A": "A", "nu": "nu"}
 
 def speed_estimate(flame: SimplifiedFlame, iterations: int = 5) -> float:
     """Integral (Zeldovich / Frank-Kamenetskii) estimate of s_L: (rho_in s_L)^2 =
-    2 lambda int q_F omega dT / (c_p (T_max - T_in))^2; a starting guess, typically within 2x."""
+    2 lambda int q_F omega dT / (c_p (T_max - T_in))^2; a starting guess."""
     T = np.linspace(flame.T_in, flame.T_max, 4001)
     s = 0.3
     for _ in range(iterations):
         integral = trapezoid(flame.q_F * flame.rate(T, s), T)
         s = math.sqrt(2.0 * flame.lam * integral) / (flame.cp * (flame.T_max - flame.T_in) * flame.rho_in)
     return float(s)
-
-
-@dataclass
-class Observations:
-    """Measured T (K) and optionally u (m/s) at positions x (m)."""
-
-    x: np.ndarray
-    T: np.ndarray
-    u: np.ndarray | None = None
-
-
-def read_observations(path: Path, length: float) -> Observations:
-    """Observations from a CSV file with a header row and columns x (m), T (K) and optionally u
-    (m/s): finite numbers, x in [0, length], T and u positive. Anything else is an
-    :class:`InputError` naming ``observations.file``."""
-    import warnings
-
-    def bad(why: str) -> InputError:
-        return InputError(f"{path}: {why}", "observations.file")
-
-    try:
-        empty = not Path(path).read_bytes().strip()
-    except OSError as exc:
-        raise bad(f"cannot read: {exc.strerror or type(exc).__name__}") from None
-    if empty:
-        raise bad("the file is empty; it needs a header row and columns x and T (u optional)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # numpy warns on a header-only file before we can say so
-            data = np.atleast_1d(np.genfromtxt(path, delimiter=",", names=True, dtype=float))
-    except (OSError, ValueError, IndexError) as exc:  # undecodable bytes, ragged rows, ...
-        raise bad(f"cannot read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    names = data.dtype.names or ()
-    if data.ndim != 1 or "x" not in names or "T" not in names:
-        raise bad("needs a header row and columns x and T (u optional)")
-    if data.size == 0:
-        raise bad("no observation rows")
-    cols = {n: data[n].astype(float) for n in names if n in ("x", "T", "u")}
-    if not all(np.isfinite(c).all() for c in cols.values()):
-        raise bad("non-numeric or missing values")
-    if (cols["x"] < 0).any() or (cols["x"] > length).any():
-        raise bad(f"x must lie in [0, {length:g}] m, the flame's domain")
-    if (cols["T"] <= 0).any() or ("u" in cols and (cols["u"] <= 0).any()):
-        raise bad("T (and u) must be positive")
-    return Observations(cols["x"], cols["T"], cols.get("u"))
-
-
-def synthesize(reference: FlameSolution, points: int, noise: float, seed: int,
-               length: float) -> Observations:
-    """``points`` evenly spaced interior observations of the reference flame, each value with
-    independent Gaussian relative noise of size ``noise``."""
-    rng = np.random.default_rng(seed)
-    x = np.linspace(0.0, length, points + 2)[1:-1]
-    T = np.interp(x, reference.x, reference.T)
-    u = np.interp(x, reference.x, reference.u)
-    return Observations(x, T * (1 + noise * rng.standard_normal(points)),
-                        u * (1 + noise * rng.standard_normal(points)))
 
 
 @dataclass
@@ -119,7 +72,8 @@ class PinnConfig:
     lbfgs_steps: int = 5000
     dtype: str = "float32"
     compile: bool = False  # torch.compile the loss (fuses the elementwise work; compiles once)
-    device: str = "cpu"
+    device: str = "cpu"  # cpu, cuda or auto (solve_pinn: CUDA when torch sees one)
+    torch_threads: int | None = None  # solve_pinn: torch's intra-op threads (None: leave as is)
     seed: int = 0
     s_L_init: float | None = None  # None: speed_estimate
     unknowns: dict[str, float] = field(default_factory=dict)  # inverse: name -> initial guess
@@ -133,28 +87,8 @@ class PinnConfig:
     resume: Path | None = None
 
 
-@dataclass
-class PinnResult:
-    status: str
-    reason: str
-    message: str
-    criterion: dict[str, Any]
-    s_L: float
-    parameters: dict[str, float]
-    solution: FlameSolution
-    steps: int
-    best_step: int
-    best_loss: float
-    loss_terms: dict[str, float]
-    history: dict[str, list[float]]
-    train_s: float
-    step_ms: float
-    resumed_from: int = 0
-    lbfgs_iterations: int = 0
-
-
 def _torch() -> Any:
-    import torch
+    import torch  # optional (the learn extra) and slow to import: loaded on first use
 
     return torch
 
@@ -229,9 +163,8 @@ class FlamePinn:
         self.x = torch.linspace(0.0, flame.length, cfg.points, dtype=self.dtype, device=self.device)
         self.xh = ((self.x - self.x_f) / self.delta0)[:, None]
         # T(0) = T_in is met only approximately (sigmoid(NN) = 0 would need NN = -inf): its
-        # error is measured in units of (T_max - T_in)/10, T'(0)'s in units of T_grad_in. Measured
-        # on the default case: units of T_grad_in delta0 (~10 K) stall training; T_max - T_in
-        # leaves T(0) ~8 K high and s_L 0.3% high; a tenth of it gives 0.05%.
+        # error is measured in units of (T_max - T_in)/10, T'(0)'s in units of T_grad_in (smaller
+        # units stall training, larger ones leave T(0) and s_L high: see the README).
         self.res_scale = self.guess.rho_in * self.s0 * flame.cp * self.dT / self.delta0
         if obs is not None:
             self.obs_xh = self.scaled(obs.x)
@@ -353,8 +286,6 @@ def network_size(width: int, depth: int) -> int:
 
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """torch.save to a temporary name, then rename: a kill never leaves half a checkpoint."""
-    from learnsolve.solvers.files import save_torch
-
     save_torch(path, payload)
 
 
@@ -431,9 +362,15 @@ def verdict(cfg: PinnConfig, physics_loss: float, history: dict[str, list[float]
 
 
 def train_pinn(flame: SimplifiedFlame, cfg: PinnConfig, obs: Observations | None = None,
-               callback: Callable[[int, Any], None] | None = None) -> PinnResult:
+               callback: Callable[[int, Any], None] | None = None) -> Result:
     """Warm-up fit to a ramp, Adam with a decaying step, optional L-BFGS; the best-loss state is
     kept, and judged by :func:`verdict`.
+
+    The :class:`Result` has ``x`` the learned :class:`FlameSolution`, ``iterations`` the Adam
+    steps, ``history`` the logged rows, and metrics ``s_L``, ``parameters`` (the learned ones, by
+    their names in :data:`LEARNABLE`), ``steps``, ``lbfgs_iterations``, ``best_step``, ``loss``
+    (of the best state), ``loss_terms``, ``train_s``, ``step_ms`` (past the first 20 steps),
+    ``resumed_from_step`` and ``criterion``.
 
     ``callback(step, (loss, s_L, stage, stage_step))`` reports progress (stage ``adam`` or
     ``lbfgs``, with the count within that stage). KeyboardInterrupt ends training early with status
@@ -442,8 +379,6 @@ def train_pinn(flame: SimplifiedFlame, cfg: PinnConfig, obs: Observations | None
     states, the torch random state and the history, so ``resume`` continues the same run: to the
     last bit in the Adam stage, and to the end of the L-BFGS steps in that stage."""
     torch = _torch()
-    from learnsolve.solvers.signals import held_signals
-
     torch.manual_seed(cfg.seed)
     model = FlamePinn(flame, cfg, obs)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -566,16 +501,75 @@ def train_pinn(flame: SimplifiedFlame, cfg: PinnConfig, obs: Observations | None
     else:
         criterion = {"physics_loss": physics, "loss_tol": cfg.loss_tol}
         reason, message = status, ("loss is not finite" if status == "diverged" else "interrupted")
-    return PinnResult(
-        status=status, reason=reason, message=message, criterion=criterion, s_L=vals["s_L"],
-        parameters={next(k for k, f in LEARNABLE.items() if f == n): vals[n] for n in model.names[1:]},
-        solution=model.solution(), steps=run.step, best_step=run.best_step, best_loss=terms["loss"].item(),
-        loss_terms={n: v.item() for n, v in terms.items()}, history=run.history, train_s=train_s,
-        step_ms=1e3 * timed_s / max(timed_steps, 1), resumed_from=resumed,
-        lbfgs_iterations=run.lbfgs_done)
+    learned = {next(k for k, f in LEARNABLE.items() if f == n): vals[n] for n in model.names[1:]}
+    solution = model.solution()
+    metrics = {"s_L": vals["s_L"], "parameters": learned, "steps": run.step,
+               "lbfgs_iterations": run.lbfgs_done, "best_step": run.best_step, "loss": terms["loss"].item(),
+               "loss_terms": {n: v.item() for n, v in terms.items()}, "train_s": train_s,
+               "step_ms": 1e3 * timed_s / max(timed_steps, 1), "resumed_from_step": resumed,
+               "criterion": criterion}
+    return Result(status=status, reason=reason, message=message, iterations=run.step, x=solution,
+                  history=run.history, timings={"setup_s": 0.0, "solve_s": train_s}, metrics=metrics,
+                  arrays=solution.profiles())
 
 
 def relative_l2(a: FlameSolution, b: FlameSolution) -> float:
     """||T_a - T_b|| / ||T_b||, T_b interpolated onto a's grid."""
     Tb = np.interp(a.x, b.x, b.T)
     return float(np.linalg.norm(a.T - Tb) / np.linalg.norm(Tb))
+
+
+def solve_pinn(flame: SimplifiedFlame, cfg: PinnConfig, observations: Observations | Synthetic | Path | str |
+               None = None, reference: bool = True,
+               callback: Callable[[int, Any], None] | None = None) -> Result:
+    """A PINN run on ``flame``: forward without ``observations``, inverse with them (given, a CSV
+    file read by :func:`read_observations`, or :class:`Synthetic` ones made from the reference).
+
+    The device is ``cfg.device`` as :func:`~learnsolve.solvers.devices.torch_device` chooses it
+    (``auto``: CUDA when torch sees one), with ``cfg.torch_threads`` threads. With ``reference``
+    (always in inverse mode) the classical :func:`reference_flame` is solved first and the
+    result carries the errors against it: metrics ``reference``, ``relative_errors`` (s_L and each
+    learned parameter), ``s_L_relative_error`` and ``T_relative_l2``, and the reference profiles in
+    ``tables["profile.csv"]``. Status and reason are :func:`train_pinn`'s verdict, which never
+    looks at the reference. Also in the metrics: ``mode``, ``dtype``, ``device``,
+    ``torch_threads``, ``torch_version`` and, inverse, ``observations`` (points, with_u, source).
+    """
+    torch = _torch()
+    device = torch_device(cfg.device, cfg.torch_threads)
+    cfg = dataclasses.replace(cfg, device=device)
+    t = time.perf_counter()
+    truth = reference_flame(flame) if (reference or observations is not None) else None
+    if isinstance(observations, Synthetic):
+        observations = synthesize(truth, observations.points, observations.noise, observations.seed,
+                                  flame.length)
+    elif isinstance(observations, (str, Path)):
+        observations = read_observations(Path(observations), flame.length)
+    setup_s = time.perf_counter() - t
+    res = train_pinn(flame, cfg, observations, callback)
+    trained = res.metrics
+    metrics: dict[str, Any] = {
+        "s_L": res.s_L, "parameters": {"s_L": res.s_L, **trained["parameters"]},
+        "mode": "forward" if observations is None else "inverse",
+        **{k: trained[k] for k in ("steps", "lbfgs_iterations", "best_step", "loss", "loss_terms", "train_s",
+                                   "step_ms")},
+        "dtype": cfg.dtype, "device": device, "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        **{k: trained[k] for k in ("resumed_from_step", "criterion")},
+    }
+    if observations is not None:
+        metrics["observations"] = {"points": int(observations.x.size), "with_u": observations.u is not None,
+                                   "source": observations.source}
+    message = (f"s_L = {res.s_L:.6g} m/s after {res.steps} Adam + {res.lbfgs_iterations} L-BFGS steps")
+    if truth is not None:
+        values = {"s_L": truth.s_L, **{k: getattr(flame, LEARNABLE[k]) for k in metrics["parameters"]
+                                       if k != "s_L"}}
+        metrics["reference"] = values
+        metrics["relative_errors"] = {k: abs(v - values[k]) / values[k]
+                                      for k, v in metrics["parameters"].items()}
+        metrics["s_L_relative_error"] = metrics["relative_errors"]["s_L"]
+        metrics["T_relative_l2"] = relative_l2(res.x, truth)
+        message += (f" (reference {truth.s_L:.6g}, error {metrics['s_L_relative_error']:.2%}; "
+                    f"T L2 error {metrics['T_relative_l2']:.2%})")
+    return dataclasses.replace(res, message=f"{message}; {res.message}", metrics=metrics,
+                               timings={"setup_s": setup_s, "solve_s": res.solve_s},
+                               tables={"profile.csv": profile_table(res.x, truth)})

@@ -9,6 +9,9 @@ precision, independent of the domain length, because the trajectory is followed 
 BVP: scipy's ``solve_bvp`` on [0, length] with s_L an unknown parameter and three conditions
 (T(0) = T_in, T'(0) = T_grad_in, T'(length) = 0), seeded by the shooting trajectory, in scaled
 variables theta = (T - T_in)/(T_max - T_in), xi = x/length.
+
+:func:`solve_reference` runs both and judges them (a :class:`Result`); :func:`reference_flame`
+returns the bare :class:`FlameSolution`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from typing import Any
 import numpy as np
 from scipy.integrate import solve_bvp, solve_ivp
 
-from learnsolve.pde.flames.model import FlameSolution, SimplifiedFlame
+from learnsolve.pde.flames.model import FlameSolution, SimplifiedFlame, StepHistory, flame_result
 from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.result import Result
 
 Callback = Callable[[int, Any], None]
 
@@ -126,3 +130,27 @@ def reference_flame(flame: SimplifiedFlame, tol: float = 1e-8, nodes: int = 801,
               "bvp_max_residual": float(np.max(sol.rms_residuals)), "shooting_s": shoot_s,
               "bvp_s": bvp_s, "thickness": flame.thickness(s_shoot), "T_max": float(flame.T_max)},
     )
+
+
+def solve_reference(flame: SimplifiedFlame, tol: float = 1e-8, nodes: int = 801,
+                    callback: Callback | None = None) -> Result:
+    """:func:`reference_flame` with its verdict: ``converged`` (reason ``tol``) when shooting and
+    the BVP agree to 1e-6; ``breakdown`` with reason ``bvp`` when solve_bvp fails, or ``domain``
+    when the BVP found another solution (the domain is too short to hold the flame). ``x`` is
+    the :class:`FlameSolution`; ``history`` the bisection (step, bracket, s_L); ``metrics`` s_L,
+    ``model`` and the solution's ``info``; ``tables["profile.csv"]`` the profiles."""
+    history = StepHistory(callback)
+    t = time.perf_counter()
+    sol = reference_flame(flame, tol=tol, nodes=nodes, callback=history)
+    solve_s = time.perf_counter() - t
+    diff = sol.info["shooting_bvp_rel_diff"]
+    if sol.info["bvp_status"] != 0:
+        status, reason, message = "breakdown", "bvp", f"solve_bvp: {sol.info['bvp_message']}"
+    elif diff > 1e-6:  # the BVP found another solution: the domain cannot hold the flame
+        status, reason = "breakdown", "domain"
+        message = (f"shooting and BVP differ by {diff:.1e}; is length = {flame.length:g} m "
+                   f"a few flame thicknesses ({sol.info['thickness']:.2g} m) at least?")
+    else:
+        status, reason, message = "converged", "tol", f"shooting and BVP agree to {diff:.1e}"
+    return flame_result(sol, "simplified", status, reason, message, sol.info["bisection_steps"],
+                        sol.info["bvp_max_residual"], solve_s, history)
