@@ -18,7 +18,8 @@ _EXPORTS = {
     "as_operator": "linear.operators", "StencilLaplacian": "linear.operators",
     "CsrOperator": "linear.operators",
     "TsallisInf": "tuning.bandits", "TsallisInfCB": "tuning.bandits", "ChebCB": "tuning.bandits",
-    "PersistentTuner": "tuning.state", "run_sequence": "tuning.sequence", "baselines": "tuning.sequence",
+    "make_tuner": "tuning.bandits", "PersistentTuner": "tuning.state", "relax": "tuning.relax",
+    "baselines": "tuning.sequence",
     "dcdm": "learned.dcdm", "load_model": "learned.network", "direction_map": "learned.network",
     "sketch_newton": "optim.sketch_newton", "NLP": "optim.nlp", "SketchSolver": "optim.sketch",
 }
