@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,6 +22,9 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.files import write_csv
 
 from .. import paths
 from ..entry import Fit, ProblemType, SolverType, is_sequence
@@ -234,7 +238,6 @@ class CGParams(Tolerance):
 def _check_symmetric(problem: Any) -> None:
     """CG needs a symmetric matrix: check assembled ones (stencils are symmetric by construction)."""
     from learnsolve.pde.matrix_market import is_symmetric
-    from learnsolve.solvers.errors import InputError
     from learnsolve.solvers.linear.operators import CsrOperator
 
     if isinstance(getattr(problem, "A", None), CsrOperator) and not is_symmetric(problem.A.a):
@@ -247,8 +250,6 @@ def _diagonal(problem: Any, test: Callable[[Any], Any], what: str, key: str) -> 
     """InputError naming the first row whose diagonal fails ``test`` (one system, not sequences)."""
     import numpy as np
 
-    from learnsolve.solvers.errors import InputError
-
     if is_sequence(problem):
         return
     d = problem.A.diagonal()
@@ -260,10 +261,7 @@ def _diagonal(problem: Any, test: Callable[[Any], Any], what: str, key: str) -> 
 def _check_tuner_state(omega: Any) -> None:
     """A shared tuner state file must fit the job (tuner, grid, settings)."""
     if getattr(omega, "state", None):
-        from pathlib import Path
-
-        from learnsolve.solvers.errors import InputError
-        from learnsolve.solvers.tuning.state import check_state
+        from learnsolve.solvers.tuning.state import check_state  # why: Numba kernels (bandits)
 
         try:
             check_state(Path(omega.state), omega.tuner, omega.grid.values(), omega.settings())
@@ -322,106 +320,40 @@ def _run_sor(problem: Any, p: SORParams, callback: Callable[..., None] | None = 
     return problem.annotate(result)
 
 
-def _tuner(spec: TunerSpec, seq: Any, seed: int) -> Any:
-    from pathlib import Path
-
-    from learnsolve.solvers.tuning import bandits
-
-    grid = spec.grid.values()
-    lo, hi = seq.context_range
-    if spec.tuner == "tsallis-inf":
-        tuner: Any = bandits.TsallisInf(grid, seed=seed)
-    elif spec.tuner == "tsallis-inf-cb":
-        tuner = bandits.TsallisInfCB(grid, lo, hi, bins=spec.bins, seed=seed)
-    else:
-        tuner = bandits.ChebCB(grid, lo, hi, degree=spec.degree, ridge=spec.ridge, gamma=spec.gamma,
-                               seed=seed)
-    if spec.state is None:
-        return tuner
-    from learnsolve.solvers.tuning.state import PersistentTuner
-
-    return PersistentTuner(Path(spec.state), tuner)
-
-
 class _Checkpoint:
-    """Rewrites ``history.csv`` (atomically) with the instances done, every ``every`` seconds
-    (or 20 times as long as the last rewrite took, so long histories cost under 5%) and once
-    when the pass ends, so a run killed outright (SIGKILL, a node failure) leaves the history of
-    what it solved. The run's final history.csv replaces it."""
+    """Rewrites ``history.csv`` (atomically) with the columns the pass hands it, every ``every``
+    seconds (or 20 times as long as the last rewrite took, so long histories cost under 5%) and
+    once when the pass ends, so a run killed outright (SIGKILL, a node failure) leaves the history
+    of what it solved. The run's final history.csv replaces it."""
 
     def __init__(self, run_dir: Any, every: float = 2.0):
-        from pathlib import Path
-
         self.path = Path(run_dir) / "history.csv"
         self.every = every
         self.wait = every
         self.last = time.monotonic()
 
-    def __call__(self, run: Any, final: bool = False) -> None:
-        from ..outcome import sequence_history
-        from ..rundir import write_csv
-
+    def __call__(self, columns: dict[str, Any], final: bool) -> None:
         if final or time.monotonic() - self.last >= self.wait:
             t = time.monotonic()
-            write_csv(self.path, sequence_history(run))
+            write_csv(self.path, columns)
             self.last = time.monotonic()
             self.wait = max(self.every, 20.0 * (self.last - t))
-
-
-class _ComparatorLog:
-    """Log lines for the comparators, which run after the tuned pass and can take minutes: one
-    when each phase starts and ends, and one every ``every`` seconds in between."""
-
-    def __init__(self, every: float = 5.0):
-        self.every = every
-        self.last = self.t0 = time.monotonic()
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        from ..progress import LOG
-
-        now = time.monotonic()
-        if done == 0:
-            self.t0 = self.last = now
-            LOG.info("comparator %s: started (%d instances)", phase, total)
-        elif done == total:
-            LOG.info("comparator %s: done (%.1f s)", phase, now - self.t0)
-        elif now - self.last >= self.every:
-            self.last = now
-            LOG.info("comparator %s: instance %d/%d  (%.1f s)", phase, done, total, now - self.t0)
 
 
 def _run_relaxation(seq: Any, method: str, p: Any, callback: Callable[..., None] | None,
                     job: Any, run_dir: Any = None) -> Any:
     """A sequence of systems: omega fixed or tuned, then the comparators the job asks for."""
-    from learnsolve.solvers.tuning.sequence import baselines, make_solve, run_sequence
+    from learnsolve.solvers.tuning.relax import relax  # why: Numba kernels, kept off `learnsolve --help`
 
-    from ..outcome import from_sequence
-
-    ordering = getattr(p, "ordering", "natural")
-    t = time.perf_counter()
-    policy = p.omega if isinstance(p.omega, float) else _tuner(p.omega, seq, job.seed if job else 0)
-    grid = (p.omega.grid if isinstance(p.omega, TunerSpec) else GridSpec()).values()
-    setup_s = time.perf_counter() - t
-    info: dict[str, Any] = {"method": method, "omega_policy": getattr(p.omega, "tuner", "fixed")}
-    if hasattr(policy, "start_t"):
-        info["tuner_rounds_before"] = policy.start_t
-    step = None if callback is None else (lambda t, w, it: callback(t, it))
-    checkpoint = None if run_dir is None else _Checkpoint(run_dir)
-    t = time.perf_counter()
-    run = run_sequence(seq.instances, make_solve(method, p.rtol, p.maxiter, ordering), policy, step,
-                       checkpoint=checkpoint)
-    solve_s = time.perf_counter() - t
-    if checkpoint is not None:
-        checkpoint(run, final=True)
-    names = list(job.baselines) if job is not None else []
-    base: dict[str, Any] = {}
-    t = time.perf_counter()
-    if names and not run.interrupted:
-        base = baselines(seq.instances, method, grid, names, p.rtol, p.maxiter, ordering,
-                         report=_ComparatorLog())
-    return from_sequence(run, seq, base, setup_s, solve_s, time.perf_counter() - t, info)
-
-
+    spec = p.omega if isinstance(p.omega, TunerSpec) else None
+    return relax(seq, method, p.omega if spec is None else spec.tuner, rtol=p.rtol, maxiter=p.maxiter,
+                 ordering=getattr(p, "ordering", "natural"),
+                 comparators=list(job.baselines) if job is not None else [],
+                 grid=(GridSpec() if spec is None else spec.grid).values(), seed=job.seed if job else 0,
+                 state=None if spec is None else spec.state,
+                 tuner_options=None if spec is None else spec.settings(),
+                 callback=None if callback is None else (lambda t, w, it: callback(t, it)),
+                 checkpoint=None if run_dir is None else _Checkpoint(run_dir))
 
 
 def _fits_tuned(problem: Params, solver: Params, problems: dict[str, ProblemType]) -> Fit:

@@ -4,6 +4,8 @@ fixed or a tuned omega (``cli/types/linear.py``)."""
 
 from __future__ import annotations
 
+import math
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -23,8 +25,6 @@ class ShiftedLaplacianParams(Params):
 
     @model_validator(mode="after")
     def _spd(self) -> ShiftedLaplacianParams:
-        import math
-
         lam_min = 4.0 - 4.0 * math.cos(math.pi / (self.s + 1))
         if not self.c_lo < self.c_hi:
             raise ValueError("c_lo must be below c_hi")
@@ -44,15 +44,13 @@ class HeatParams(Params):
 
 
 def _build_shifted(p: ShiftedLaplacianParams, seed: int) -> Any:
-    from learnsolve.pde.sequences import shifted_laplacian_sequence
+    from learnsolve.pde.sequences import shifted_laplacian_sequence  # why: Numba kernels, off --help
 
     return shifted_laplacian_sequence(p.s, p.c_lo, p.c_hi, p.beta_a, p.beta_b, p.instances, seed)
 
 
 def _build_heat(p: HeatParams, seed: int) -> Any:
-    from functools import partial
-
-    from learnsolve.pde.sequences import heat_sequence, moving_bump
+    from learnsolve.pde.sequences import heat_sequence, moving_bump  # why: Numba kernels, off --help
 
     return heat_sequence(p.n, p.steps, p.dt,
                          forcing=partial(moving_bump, amplitude=p.amplitude, width=p.width))

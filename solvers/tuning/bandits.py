@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.kernels import bandit as kernel
 
 
@@ -177,8 +178,7 @@ class ChebCB(Tuner):
     running mean) on Chebyshev features of the context scaled to [-1, 1]; arms are drawn by inverse
     gap weighting, p_a = 1 / (K + gamma_t (yhat_a - yhat_best)), the best arm taking the rest,
     with gamma_t = gamma * sqrt(K t). The defaults (degree 6, gamma 32) were chosen on the
-    shifted-Laplacian sequences of the paper (gamma 1 explores too long at T = 5000: 1.48x the
-    instance-optimal cost against 1.22x)."""
+    shifted-Laplacian sequences of the paper (a small gamma explores too long)."""
 
     kind = "chebcb"
 
@@ -228,6 +228,30 @@ class ChebCB(Tuner):
 
 
 KINDS = ("tsallis-inf", "tsallis-inf-cb", "chebcb")
+
+SETTINGS = {"tsallis-inf": (), "tsallis-inf-cb": ("bins",), "chebcb": ("degree", "gamma", "ridge")}
+"""The settings each tuner takes beyond its grid, context range and seed."""
+
+
+def make_tuner(name: str, grid: Any, context_range: tuple[float, float] = (0.0, 1.0), seed: int = 0,
+               **settings: Any) -> Tuner:
+    """A fresh tuner by name (``tsallis-inf``, ``tsallis-inf-cb``, ``chebcb``) over the omegas of
+    ``grid``; the contextual ones scale the context from ``context_range`` (a sequence's
+    ``context_range``). ``settings``: ``bins`` (tsallis-inf-cb), ``degree``, ``gamma``, ``ridge``
+    (chebcb); the others' defaults apply when left out.
+
+    Raises InputError for an unknown name or a setting the tuner does not take."""
+    if name not in SETTINGS:
+        raise InputError(f"unknown tuner {name!r} (one of {', '.join(KINDS)})", "tuner")
+    foreign = [k for k in settings if k not in SETTINGS[name]]
+    if foreign:
+        raise InputError(f"{', '.join(foreign)}: does not apply to tuner {name}", foreign[0])
+    if name == "tsallis-inf":
+        return TsallisInf(grid, seed=seed)
+    lo, hi = context_range
+    if name == "tsallis-inf-cb":
+        return TsallisInfCB(grid, lo, hi, seed=seed, **settings)
+    return ChebCB(grid, lo, hi, seed=seed, **settings)
 
 
 def _number(value: Any, key: str) -> float:

@@ -1,6 +1,8 @@
-"""Solving a sequence of related systems with a relaxation factor omega that is fixed or chosen by
-an online tuner (:mod:`learnsolve.solvers.tuning.bandits`), and the comparators that judge the tuner:
-the best fixed omega in hindsight, the instance-optimal omega, Gauss-Seidel and plain CG."""
+"""The parts of a relaxation pass over a sequence of related systems (:func:`run_sequence`, omega
+fixed or chosen by an online tuner of :mod:`learnsolve.solvers.tuning.bandits`) and the
+comparators that judge the tuner (:func:`baselines`: the best fixed omega in hindsight, the
+instance-optimal omega, Gauss-Seidel and plain CG). :func:`learnsolve.solvers.tuning.relax.relax`
+puts them together into one Result."""
 
 from __future__ import annotations
 
@@ -50,8 +52,8 @@ def make_solve(method: str, rtol: float, maxiter: int, ordering: str = "natural"
 
 
 @dataclass
-class SequenceRun:
-    """Per-instance record of one pass over a sequence."""
+class _Pass:
+    """Per-instance record of one pass over a sequence (internal: ``relax`` makes it a Result)."""
 
     omega: list[float] = field(default_factory=list)
     iterations: list[int] = field(default_factory=list)
@@ -83,13 +85,13 @@ def run_sequence(
     solve: Solve,
     omega: float | TunerLike,
     callback: Callable[[int, float, int], None] | None = None,
-    checkpoint: Callable[[SequenceRun], None] | None = None,
-) -> SequenceRun:
+    checkpoint: Callable[[_Pass], None] | None = None,
+) -> _Pass:
     """Solve every instance in order; ``omega`` is a number or a tuner that picks it from the
     context and learns from each iteration count. ``callback(t, omega, iterations)`` after each,
     and ``checkpoint(run)`` with the record so far (e.g. to save it: this module writes no files).
     A KeyboardInterrupt stops the pass, keeping the instances done."""
-    run = SequenceRun()
+    run = _Pass()
     try:
         for t, inst in enumerate(instances):
             t0 = time.perf_counter()

@@ -18,6 +18,7 @@ from typing import Any
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.files import write_atomic
 from learnsolve.solvers.signals import held_signals
+from learnsolve.solvers.tuning.bandits import Tuner, from_state
 
 
 @contextmanager
@@ -42,8 +43,6 @@ def _read(path: Path) -> Any:
 
 
 def _parse(path: Path, text: str) -> Any:
-    from learnsolve.solvers.tuning.bandits import from_state
-
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -55,7 +54,7 @@ def _parse(path: Path, text: str) -> Any:
 
 
 def check_state(path: Path, kind: str, grid: Any, settings: Mapping[str, Any] | None = None) -> None:
-    """BadInput unless ``path`` is missing (a fresh start) or holds a valid ``kind`` tuner on
+    """InputError unless ``path`` is missing (a fresh start) or holds a valid ``kind`` tuner on
     ``grid`` whose ``settings`` (``bins``, ``degree``, ... as the job gives them) match."""
     if not path.exists():
         return
@@ -75,10 +74,12 @@ def check_state(path: Path, kind: str, grid: Any, settings: Mapping[str, Any] | 
 
 
 class PersistentTuner:
-    """``fresh`` (a :mod:`learnsolve.solvers.tuning.bandits` tuner) until ``path`` exists, then whatever
-    the file holds at each call."""
+    """``fresh`` (any :mod:`learnsolve.solvers.tuning.bandits` tuner, e.g. from
+    :func:`~learnsolve.solvers.tuning.bandits.make_tuner`) until ``path`` exists, then whatever
+    the file holds at each call. ``start_t``: the rounds the state had learnt before this run."""
 
-    def __init__(self, path: Path, fresh: Any):
+    def __init__(self, path: Path | str, fresh: Tuner):
+        path = Path(path)
         self.path = path
         settings = {k: getattr(fresh, k) for k in ("bins", "degree", "gamma", "ridge") if hasattr(fresh, k)}
         check_state(path, fresh.kind, fresh.grid, settings)
@@ -87,6 +88,10 @@ class PersistentTuner:
         self.grid = self.tuner.grid
         self.start_t = self.tuner.t
         self._written: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.tuner.kind
 
     def _refresh(self) -> None:
         # parse only what another run wrote: the tuner in memory is what this one last saved
