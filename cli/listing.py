@@ -18,12 +18,15 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import yaml
 from pydantic import BaseModel
 
 from .entry import Entry
 from .errors import BadInput
+from .jobfile import JobSection
 from .paths import bundled_examples
 from .registry import PROBLEMS, SOLVERS
+from .types.dcdm import TrainJob
 
 #: Sections of a file that are not a registered type, listed by ``learnsolve list NAME``.
 OTHER = {
@@ -55,8 +58,6 @@ class Row:
 
 def yaml_value(value: Any) -> str:
     """A default as a user would write it in the job file (``1.0e-08``, ``null``, ``[a, b]``)."""
-    import yaml
-
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", by_alias=True)
     if isinstance(value, float) and abs(value) >= 1e6:  # 5.0e+07, not 50000000.0
@@ -249,13 +250,9 @@ def _entry_text(section: str, entry: Entry, cols: int) -> str:
 
 def _other_text(name: str, cols: int) -> str:
     if name == "job":
-        from .jobfile import JobSection
-
         keys = list(rows(JobSection, skip=("problem", "solver")))
         head = "job file: the keys around problem: and solver: (see learnsolve list TYPE for those)"
     else:
-        from .types.dcdm import TrainJob
-
         keys = list(rows(TrainJob, skip=()))
         head = "training file (learnsolve train dcdm TRAIN.yaml; learnsolve example train-dcdm2d)"
     return "\n".join([_wrap(head, 0, cols), "", *format_rows(keys, cols)])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -26,6 +27,8 @@ from pydantic import (
 # the library's names load lazily (learnsolve.solvers._EXPORTS): the registry imports this module
 # for every command, and the Numba kernels load only when a linear job is checked or run
 from learnsolve import solvers as lib
+from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.tuning.state import check_state
 
 from .. import paths
 from ..entry import Fit, ProblemType, SolverType, is_sequence
@@ -257,11 +260,6 @@ def _diagonal(problem: Any, test: Callable[[Any], Any], what: str, key: str) -> 
 def _check_tuner_state(omega: Any) -> None:
     """A shared tuner state file must fit the job (tuner, grid, settings)."""
     if getattr(omega, "state", None):
-        from pathlib import Path
-
-        from learnsolve.solvers.errors import InputError
-        from learnsolve.solvers.tuning.state import check_state
-
         try:
             check_state(Path(omega.state), omega.tuner, omega.grid.values(), omega.settings())
         except InputError as exc:

@@ -18,7 +18,7 @@ from learnsolve.solvers import (
     sor,
     sor_sweep_bench,
 )
-from learnsolve.solvers.linear.precond import IC0, SSOR, NAMES, Jacobi
+from learnsolve.solvers.linear.precond import IC0, NAMES, SSOR, Jacobi
 
 
 def _kinds(op):
