@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from learnsolve.pde.problem import LinearProblem, check_finite, load_x0, make_rhs
 from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.linear.checks import is_symmetric  # noqa: F401  (pde's name for it)
 from learnsolve.solvers.linear.operators import CsrOperator
 
 
@@ -35,14 +36,6 @@ def read_matrix(path: str | Path) -> sp.csr_matrix:
     a = sp.csr_matrix(a, dtype=np.float64)
     check_finite(a.data, f"{path}: matrix values", "path")
     return a
-
-
-def is_symmetric(a: sp.spmatrix, rtol: float = 1e-12) -> bool:
-    """True when max |A - A^T| <= rtol * max |A|."""
-    d = (a - a.T).tocsr()
-    if d.nnz == 0:
-        return True
-    return bool(np.abs(d.data).max() <= rtol * np.abs(a.data).max())
 
 
 def matrix_market(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     Discriminator,
@@ -23,6 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+# the library's names load lazily (learnsolve.solvers._EXPORTS): the registry imports this module
+# for every command, and the Numba kernels load only when a linear job is checked or run
+from learnsolve import solvers as lib
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.files import write_csv
 
@@ -197,7 +201,12 @@ class SORParams(Params):
     type: Literal["sor"] = "sor"
     omega: Omega = Field(1.0, description="relaxation factor in (0, 2), or a tuner (sequences)")
     ordering: Literal["natural", "red-black"] = Field("natural", description="red-black runs in parallel")
-    rtol: float = Field(1e-8, gt=0, lt=1, description="stop when ||b - Ax|| < rtol ||b - Ax0||")
+    rtol: float = Field(1e-8, gt=0, lt=1, description="stop when ||b - Ax|| < max(rtol ||b - Ax0||, atol) "
+                                                        "(relative_to: r0) or max(rtol ||b||, atol) (b)")
+    atol: float = Field(0.0, ge=0, description="absolute tolerance on ||b - Ax||")
+    relative_to: Literal["r0", "b"] = Field(
+        "r0", description="what rtol is relative to: r0 = b - Ax0 (Learning to Relax's rule, the "
+                          "default), or b (the library's rule; the same when x0 is zeros)")
     maxiter: int = Field(10_000, ge=1)
     dtol: float = Field(1e5, gt=1, description="diverged when ||r|| > dtol ||r0||")
 
@@ -237,25 +246,15 @@ class CGParams(Tolerance):
 
 def _check_symmetric(problem: Any) -> None:
     """CG needs a symmetric matrix: check assembled ones (stencils are symmetric by construction)."""
-    from learnsolve.pde.matrix_market import is_symmetric
-    from learnsolve.solvers.linear.operators import CsrOperator
-
-    if isinstance(getattr(problem, "A", None), CsrOperator) and not is_symmetric(problem.A.a):
-        source = problem.info.get("path", "matrix")
-        raise InputError(f"{source}: matrix is not symmetric; CG needs a symmetric positive definite "
-                         "matrix", "path" if "path" in problem.info else None)
+    if isinstance(getattr(problem, "A", None), lib.CsrOperator):
+        lib.check_symmetric(problem.A.a, problem.info.get("path", "matrix"),
+                        "path" if "path" in problem.info else None)
 
 
 def _diagonal(problem: Any, test: Callable[[Any], Any], what: str, key: str) -> None:
     """InputError naming the first row whose diagonal fails ``test`` (one system, not sequences)."""
-    import numpy as np
-
-    if is_sequence(problem):
-        return
-    d = problem.A.diagonal()
-    bad = np.flatnonzero(~test(d))
-    if bad.size:
-        raise InputError(f"{what}; row {bad[0]} has {d[bad[0]]:g}", key)
+    if not is_sequence(problem):
+        lib.check_diagonal(problem.A, test, what, key)
 
 
 def _check_tuner_state(omega: Any) -> None:
@@ -286,37 +285,32 @@ def _check_sor(problem: Any, p: SORParams) -> None:
 
 def cg_preconditioner(problem: Any, p: CGParams) -> Any:
     """The preconditioner a cg job asks for, built for its problem (timed in ``setup_s``)."""
-    from learnsolve.solvers.linear.precond import make_preconditioner
-
     options: dict[str, Any] = {}
     if p.preconditioner == "ssor":
         options = {"omega": p.omega}
     elif p.preconditioner == "amg":
         options = p.amg.kwargs()
-    return make_preconditioner(p.preconditioner, problem.A, **options)
+    return lib.make_preconditioner(p.preconditioner, problem.A, **options)
 
 
 def _run_cg(problem: Any, p: CGParams, callback: Callable[..., None] | None = None,
             job: Any = None, run_dir: Any = None) -> Any:
-    from learnsolve.solvers.linear.cg import cg
-
     if is_sequence(problem):
         method = "ssor-pcg" if p.preconditioner == "ssor" else "cg"
         return _run_relaxation(problem, method, p, callback, job, run_dir)
     M = cg_preconditioner(problem, p)
-    result = cg(problem.A, problem.b, problem.x0, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, M=M,
+    result = lib.cg(problem.A, problem.b, problem.x0, rtol=p.rtol, atol=p.atol, maxiter=p.maxiter, M=M,
                 callback=callback, dtol=p.dtol, stagnation_window=p.stagnation_window)
     return problem.annotate(result)
 
 
 def _run_sor(problem: Any, p: SORParams, callback: Callable[..., None] | None = None,
              job: Any = None, run_dir: Any = None) -> Any:
-    from learnsolve.solvers.linear.sor import sor
-
     if is_sequence(problem):
         return _run_relaxation(problem, "sor", p, callback, job, run_dir)
-    result = sor(problem.A, problem.b, problem.x0, omega=p.omega, rtol=p.rtol, maxiter=p.maxiter,
-                 ordering=p.ordering, dtol=p.dtol, callback=callback)
+    result = lib.sor(problem.A, problem.b, problem.x0, omega=p.omega, rtol=p.rtol, atol=p.atol,
+                 maxiter=p.maxiter, ordering=p.ordering, dtol=p.dtol, callback=callback,
+                 relative_to=p.relative_to)
     return problem.annotate(result)
 
 
@@ -377,6 +371,10 @@ def _fits_sor(problem: Params, solver: SORParams, problems: dict[str, ProblemTyp
     if solver.ordering == "red-black" and (problem.type == "matrix-market"
                                            or getattr(problem, "operator", "") == "csr"):
         return "solver.ordering", "red-black ordering needs a stencil operator"
+    if "sequence" in problems[problem.type].forms and solver.relative_to != "r0":
+        return "solver.relative_to", "a sequence stops relative to ||b - Ax0|| (relative_to: r0)"
+    if "sequence" in problems[problem.type].forms and solver.atol:
+        return "solver.atol", "a sequence stops on rtol alone (atol: 0)"
     return _fits_tuned(problem, solver, problems)
 
 
@@ -385,15 +383,13 @@ def describe_residual(problem: Any, p: Any) -> Callable[[int, Any], str]:
     if is_sequence(problem):
         total = len(problem)
         return lambda k, v: f"instance {k}/{total}: {int(v)} iterations"
-    import numpy as np
-
     scale = float(np.linalg.norm(problem.b)) or 1.0
     target = getattr(p, "rtol", 0.0)
     return lambda k, v: f"iteration {k}  ||r||/||b|| = {v / scale:.3e}  (target {target:.1e})"
 
 
 def _bench(job: Any, threads: int | None, repeat: int, out: Any, **options: Any) -> list[dict[str, Any]]:
-    from ..bench import linear_bench
+    from ..bench import linear_bench  # why: loads the Numba kernels and rich, only for a bench
 
     return linear_bench(job, threads, repeat, out)
 

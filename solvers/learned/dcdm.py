@@ -8,8 +8,9 @@ identity map this is CG (in exact arithmetic r is already A-orthogonal to all bu
 direction); with the exact inverse it converges in one step. Arithmetic is float64 whatever the
 map computes in; the map sees a unit-norm residual, so scaling b changes nothing.
 
-Stops like :func:`.cg.cg`: ||r|| <= max(rtol ||b||, atol) on the recurrence residual, confirmed on
-b - A x. ``breakdown`` when a direction has q'A q <= 0 after orthogonalisation (the map returned
+Stops like :func:`.cg.cg`, by the tolerance contract of :mod:`learnsolve.solvers.linear`:
+||r|| <= max(rtol ||b||, atol) on the recurrence residual, confirmed on b - A x. ``breakdown``
+when a direction has q'A q <= 0 after orthogonalisation (the map returned
 something in the span of the previous directions, or zero), and ``breakdown``/``stagnation`` when
 the true residual ||b - A x|| (checked every ``CHECK_EVERY`` iterations, as CG checks it) has not
 halved for ``stagnation_window`` iterations: the map's directions no longer reduce the error (an

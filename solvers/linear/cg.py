@@ -36,7 +36,7 @@ def cg(
     b: np.ndarray,
     x0: np.ndarray | None = None,
     *,
-    rtol: float = 1e-5,
+    rtol: float = 1e-8,
     atol: float = 0.0,
     maxiter: int | None = None,
     M: Any = None,
@@ -53,7 +53,8 @@ def cg(
     b : right-hand side.
     x0 : starting guess (zeros by default).
     rtol, atol : stop when ||r_k|| <= max(rtol * ||b||, atol), with r_k the recurrence
-        residual: scipy.sparse.linalg.cg's criterion, so both take the same iterations. The
+        residual (the tolerance contract of :mod:`learnsolve.solvers.linear`; scipy's default
+        rtol is 1e-5): scipy.sparse.linalg.cg's criterion, so both take the same iterations. The
         true residual b - A x is then checked too (``converged`` always means the true residual
         met the tolerance); where rounding has let the recurrence drift below it, r_k is
         replaced by the true residual and CG goes on (see Stagnation).

@@ -1,4 +1,5 @@
-"""Preconditioners chosen by name at run time: none, jacobi, ssor, ic0, amg.
+"""Preconditioners chosen by name at run time: none, jacobi, ssor, ic0, amg. Each takes an
+operator of :mod:`.operators`, a scipy sparse matrix or a dense array.
 
 Each one exposes ``apply_dot(r, z)``: z = M^-1 r, returning r.z (the fused step CG needs), its
 set-up time ``setup_s`` and a dict ``info`` for the run record.
@@ -12,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +23,8 @@ import scipy.sparse as sp
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.kernels import blas
 from learnsolve.solvers.kernels import csr as csr_kernels
-from learnsolve.solvers.linear.operators import Operator, as_operator
+from learnsolve.solvers.linear.checks import first_bad_row
+from learnsolve.solvers.linear.operators import as_operator
 
 NAMES = ("none", "jacobi", "ssor", "ic0", "amg")
 
@@ -44,10 +47,10 @@ class Preconditioner:
 
 
 def _positive_diagonal(d: np.ndarray, name: str) -> np.ndarray:
-    bad = np.flatnonzero(~(d > 0))
-    if bad.size:
+    row = first_bad_row(d, lambda d: d > 0)
+    if row is not None:
         raise InputError(
-            f"{name} needs a positive diagonal; row {bad[0]} has {d[bad[0]]:g} "
+            f"{name} needs a positive diagonal; row {row} has {d[row]:g} "
             "(the matrix is not symmetric positive definite)"
         )
     return d
@@ -58,8 +61,9 @@ class Jacobi(Preconditioner):
 
     name = "jacobi"
 
-    def __init__(self, op: Operator):
+    def __init__(self, op: Any):
         super().__init__()
+        op = as_operator(op)
         self.dinv = 1.0 / _positive_diagonal(op.diagonal(), "jacobi")
 
     def apply_dot(self, r: np.ndarray, z: np.ndarray) -> float:
@@ -71,8 +75,9 @@ class SSOR(Preconditioner):
 
     name = "ssor"
 
-    def __init__(self, op: Operator, omega: float = 1.0):
+    def __init__(self, op: Any, omega: float = 1.0):
         super().__init__()
+        op = as_operator(op)
         if not 0.0 < omega < 2.0:
             raise InputError(f"ssor omega must lie in (0, 2), got {omega}")
         self.a = op.to_csr()
@@ -98,8 +103,9 @@ class IC0(Preconditioner):
 
     name = "ic0"
 
-    def __init__(self, op: Operator, max_shift_tries: int = 20):
+    def __init__(self, op: Any, max_shift_tries: int = 20):
         super().__init__()
+        op = as_operator(op)
         _positive_diagonal(op.to_csr().diagonal(), "ic0")
         low = sp.tril(op.to_csr(), format="csr")
         low.sort_indices()
@@ -156,11 +162,13 @@ class AMG(Preconditioner):
 
     name = "amg"
 
-    def __init__(self, op: Operator, method: str = "sa", cycle: str = "V", smoother: str | None = None,
+    def __init__(self, op: Any, method: str = "sa", cycle: str = "V", smoother: str | None = None,
                  strength: str | None = None, max_levels: int | None = None,
                  coarse_solver: str | None = None, **kwargs: Any):
         super().__init__()
-        import pyamg
+        import pyamg  # why: slow to import (optional peer), only when an AMG preconditioner is built
+
+        op = as_operator(op)
 
         _check_choice("amg method", method, ("sa", "rs"))
         _check_choice("amg cycle", cycle, ("V", "W", "F"))
@@ -206,8 +214,6 @@ class AMG(Preconditioner):
         coarsest matrix fails or returns ~1e16 along its null space; PyAMG factors it only at
         the first solve, mid-iteration. Check it here: its eigenvalues when it is small, else
         one cycle."""
-        import warnings
-
         ac = self.ml.levels[-1].A
         coarse = ac.shape[0]
         why = ""
@@ -238,8 +244,8 @@ class AMG(Preconditioner):
 @contextlib.contextmanager
 def _captured_stdout() -> Iterator[list[str]]:
     """Collect what is written to file descriptor 1 inside the block (PyAMG's compiled
-    Ruge-Stueben code prints a line per row whose interpolation denominator is zero: 1,186 lines
-    on bcsstk15), as a list of lines: a library does not print."""
+    Ruge-Stueben code prints a line per row whose interpolation denominator is zero), as a list
+    of lines: a library does not print."""
     lines: list[str] = []
     with contextlib.suppress(OSError, ValueError, AttributeError):
         sys.stdout.flush()
