@@ -21,6 +21,8 @@ _EXPORTS = {
     "PersistentTuner": "tuning.state", "run_sequence": "tuning.sequence", "baselines": "tuning.sequence",
     "dcdm": "learned.dcdm", "load_model": "learned.network", "direction_map": "learned.network",
     "sketch_newton": "optim.sketch_newton", "NLP": "optim.nlp", "SketchSolver": "optim.sketch",
+    "bench_problems": "optim.bench", "run_methods": "optim.bench", "performance_profile": "optim.bench",
+    "kaczmarz": "linear.kaczmarz", "check_kaczmarz": "linear.kaczmarz",
 }
 __all__ = sorted(_EXPORTS)
 
