@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from learnsolve.solvers.optim.bench import (
     bench_problems,
@@ -38,8 +39,6 @@ def test_methods_solve_the_circle_problem():
 
 
 def test_least_squares_multipliers_and_sparse_jacobian():
-    import scipy.sparse as sp
-
     x = np.array([-1.0, -1.0])
     G = 2.0 * x[None, :]
     assert least_squares_multipliers(np.ones(2), G) == pytest.approx([0.5])

