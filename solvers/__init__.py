@@ -33,6 +33,8 @@ _EXPORTS = {
     "DCDMNet": "learned.network", "train_dcdm": "learned.training", "TrainConfig": "learned.training",
     "training_data": "learned.training", "compare_dcdm": "learned.bench",
     "sketch_newton": "optim.sketch_newton", "NLP": "optim.nlp", "SketchSolver": "optim.sketch",
+    "bench_problems": "optim.bench", "run_methods": "optim.bench", "performance_profile": "optim.bench",
+    "kaczmarz": "linear.kaczmarz", "check_kaczmarz": "linear.kaczmarz",
 }
 __all__ = sorted(_EXPORTS)
 

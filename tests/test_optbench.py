@@ -1,11 +1,10 @@
 """The optimisation benchmark: methods on a small NLP, performance profiles, plots and files."""
 
-import io
 import math
 
 import numpy as np
 import pytest
-from rich.console import Console
+import scipy.sparse as sp
 
 from learnsolve.solvers.optim.bench import (
     bench_problems,
@@ -14,6 +13,7 @@ from learnsolve.solvers.optim.bench import (
     plot_profile,
     rho_at,
     run_methods,
+    write_rows_csv,
 )
 from learnsolve.solvers.optim.nlp import NLP, least_squares_multipliers
 
@@ -25,10 +25,6 @@ def circle(x0=(2.0, 0.5)):
     return NLP("circle", np.array(x0, dtype=float), lambda x: float(x[0] + x[1]), lambda x: np.ones(2),
                lambda x: np.array([x @ x - 2.0]), lambda x: 2.0 * x[None, :],
                lambda x, lam: 2.0 * lam[0] * np.eye(2), {"f_star": -2.0})
-
-
-def quiet():
-    return Console(file=io.StringIO(), width=160)
 
 
 def test_methods_solve_the_circle_problem():
@@ -43,8 +39,6 @@ def test_methods_solve_the_circle_problem():
 
 
 def test_least_squares_multipliers_and_sparse_jacobian():
-    import scipy.sparse as sp
-
     x = np.array([-1.0, -1.0])
     G = 2.0 * x[None, :]
     assert least_squares_multipliers(np.ones(2), G) == pytest.approx([0.5])
@@ -105,8 +99,10 @@ def test_plot_profile_writes_png(tmp_path):
 def test_bench_problems_f_error_csv_and_profiles(tmp_path):
     far = circle((0.5, 2.0))
     far.info = {}
-    rows = bench_problems([("circle", circle()), ("circle-b", far)], ["scipy:SLSQP", "scipy:trust-constr"],
-                          csv_path=tmp_path / "rows.csv", profile_dir=tmp_path, console=quiet())
+    rows = bench_problems([("circle", circle()), ("circle-b", far)], ["scipy:SLSQP", "scipy:trust-constr"])
+    write_rows_csv(tmp_path / "rows.csv", rows)
+    for metric in ("iterations", "seconds"):
+        plot_profile(performance_profile(rows, metric), tmp_path / f"profile-{metric}.png", metric)
     assert len(rows) == 4 and {r["problem"] for r in rows} == {"circle", "circle-b"}
     for r in rows:
         assert r["status"] == "solved" and r["f_error"] <= 1e-6

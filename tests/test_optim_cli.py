@@ -6,10 +6,18 @@ one line)."""
 from __future__ import annotations
 
 import csv
+import warnings
+from importlib import resources
 
 import numpy as np
 import pytest
+import scipy.sparse.linalg as spla
 from clihelpers import PNG_MAGIC, bundled, error_line, sets
+from scipy.optimize import minimize
+
+from learnsolve.pde.optimization.logistic import constrained_logistic, read_libsvm
+from learnsolve.pde.optimization.pde_control import pde_control_solution
+from learnsolve.pde.poisson import poisson
 
 HISTORY = ["iteration", "f", "c_norm", "kkt_residual", "step", "mu", "nu", "theta", "delta",
            "inner_iterations"]
@@ -39,8 +47,6 @@ def test_hs77_job_reaches_the_published_optimum(run_cli, runs, tmp_path):
 
 
 def test_pde_control_job_matches_the_direct_kkt_solve(run_cli, runs, tmp_path):
-    from learnsolve.pde.optimization.pde_control import pde_control_solution
-
     out = tmp_path / "out"
     result = run_cli("run", bundled("sketch-newton-pde"), "--out", out, "-q", *sets("problem.N=16"))
     assert result.exit_code == 0, result.stderr
@@ -56,8 +62,6 @@ def test_pde_control_job_matches_the_direct_kkt_solve(run_cli, runs, tmp_path):
 @pytest.mark.parametrize("method", ["kaczmarz", "block"])
 def test_pde_control_with_a_randomized_sketch_on_the_papers_grid(run_cli, runs, tmp_path, method):
     """The paper's N = 3: the randomized sketches get there too (not at N = 64, see the README)."""
-    from learnsolve.pde.optimization.pde_control import pde_control_solution
-
     out = tmp_path / "out"
     result = run_cli("run", bundled("sketch-newton-pde"), "--out", out, "-q",
                      *sets("problem.N=3", f"solver.sketch.method={method}"))
@@ -68,20 +72,12 @@ def test_pde_control_with_a_randomized_sketch_on_the_papers_grid(run_cli, runs, 
 
 
 def test_logistic_job_matches_slsqp(run_cli, runs, tmp_path):
-    import warnings
-
-    from scipy.optimize import minimize
-
-    from learnsolve.pde.optimization.logistic import constrained_logistic, read_libsvm
-
     out = tmp_path / "out"
     result = run_cli("run", bundled("sketch-newton-logistic"), "--out", out, "-q")
     assert result.exit_code == 0, result.stderr
     run_dir = runs.find(out)
     rec = runs.result(run_dir)
     assert rec["status"] == "converged"
-    from importlib import resources
-
     X, y = read_libsvm(str(resources.files("learnsolve.data").joinpath("breast-cancer.svm")))
     nlp = constrained_logistic(X, y, m_linear=5, seed=0)
     with np.load(run_dir / "arrays.npz") as z:
@@ -107,10 +103,6 @@ def test_singular_jacobian_is_a_breakdown_with_a_result(run_cli, runs, tmp_path,
 
 @pytest.mark.parametrize("method,block", [("kaczmarz", None), ("block", 8), ("gaussian", 8)])
 def test_kaczmarz_solves_a_linear_job(run_cli, runs, tmp_path, write_job, method, block):
-    import scipy.sparse.linalg as spla
-
-    from learnsolve.pde.poisson import poisson
-
     solver = {"type": "kaczmarz", "method": method, "rtol": 1e-6, **({"block": block} if block else {})}
     job = {"name": "kz", "problem": {"type": "poisson", "dim": 2, "n": 6, "operator": "csr", "rhs": "random"},
            "solver": solver, "output": {"save_solution": True}}

@@ -28,11 +28,11 @@ def test_sketch_solvers_reach_the_direct_solution(method, sampling, block):
     sol = SketchSolver(K, method, sampling, block, seed=1).solve(b, tol=1e-10 * np.linalg.norm(b),
                                                                 maxiter=200_000)
     assert sol.converged and sol.residual_norm <= 1e-10 * np.linalg.norm(b)
-    np.testing.assert_allclose(sol.z, exact, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(sol.x, exact, rtol=1e-8, atol=1e-8)
     assert np.all(np.diff(sol.residual_norms[::4]) < 0)  # contracts, epoch over epoch
     again = SketchSolver(K, method, sampling, block, seed=1).solve(b, tol=1e-10 * np.linalg.norm(b),
                                                                   maxiter=200_000)
-    np.testing.assert_array_equal(again.z, sol.z)  # seeded: reproducible
+    np.testing.assert_array_equal(again.x, sol.x)  # seeded: reproducible
 
 
 def test_full_block_is_one_exact_projection():
@@ -73,7 +73,7 @@ def test_sketch_newton_with_exact_projections_finds_the_minimiser(problem, x_sta
     res = sketch_newton(nlp, method="block", block=nlp.n + nlp.m, tol=1e-8)
     assert res.status == "converged" and res.iterations <= 30
     np.testing.assert_allclose(res.x, x_star, atol=1e-6)
-    assert res.f == pytest.approx(f_star, abs=1e-8)
+    assert res.objective == pytest.approx(f_star, abs=1e-8)
     assert res.kkt_residual <= 1e-8 and res.evaluations["hess"] == res.iterations
     assert res.history["iteration"][-1] == res.iterations and res.history["kkt_residual"][-1] <= 1e-8
 

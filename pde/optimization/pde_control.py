@@ -21,6 +21,7 @@ import scipy.sparse.linalg as spla
 
 from learnsolve.pde.poisson import grid
 from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.linear.operators import laplacian_csr
 from learnsolve.solvers.optim.nlp import NLP
 
 TARGETS = ("default", "bump", "sine")
@@ -46,11 +47,10 @@ def target_state(N: int, target: str = "default") -> np.ndarray:
 
 def laplacian_2d(N: int) -> sp.csr_matrix:
     """The 5-point Laplacian on N x N interior nodes of the unit square, zero Dirichlet boundary:
-    (kron(I, T) + kron(T, I)) / h^2 with T = tridiag(1, -2, 1); negative definite, CSR."""
+    (kron(I, T) + kron(T, I)) / h^2 with T = tridiag(1, -2, 1); negative definite, CSR. The
+    stencil of :func:`~learnsolve.solvers.linear.operators.laplacian_csr`, scaled by -1/h^2."""
     h = 1.0 / (N + 1)
-    T = sp.diags([np.ones(N - 1), -2.0 * np.ones(N), np.ones(N - 1)], [-1, 0, 1], format="csr")
-    eye = sp.identity(N, format="csr")
-    return sp.csr_matrix((sp.kron(eye, T) + sp.kron(T, eye)) / (h * h))
+    return laplacian_csr(2, N, diag=-4.0 / (h * h), off=-1.0 / (h * h))
 
 
 def _check(N: int, beta: float, target: str) -> tuple[int, float]:
@@ -101,7 +101,7 @@ def pde_control(N: int, beta: float = 1e-2, target: str = "default", f_star: boo
     """The control problem above on an N x N grid, from ``x0 = 0`` (feasible: c(0) = 0).
 
     ``beta`` defaults to 1e-2. ``f_star``: whether to put the optimal value into ``info["f_star"]``
-    (one sparse KKT solve); by default only when N <= 64, where that solve takes well under a second.
+    (one sparse KKT solve); by default only when N <= 64 (``AUTO_F_STAR_MAX_N``), where that solve is cheap.
     The Jacobian and Hessian are constant: the same CSR matrices are returned at every call (treat
     them as read-only).
     """

@@ -9,9 +9,9 @@ the method ``solved`` the problem when the KKT residual ||(grad f + G'l, c)||_2 
 
 from __future__ import annotations
 
+import io
 import logging
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import NonlinearConstraint, minimize
 
-from learnsolve.cli.errors import BadInput
-from learnsolve.cli.progress import LOG
-from learnsolve.cli.report import _pyplot, _save
-from learnsolve.cli.rundir import write_csv
+from learnsolve.solvers.files import write_atomic, write_csv
 from learnsolve.solvers.optim.nlp import NLP, Counted, least_squares_multipliers
 from learnsolve.solvers.optim.nlp import dense as _dense
+from learnsolve.solvers.optim.sketch_newton import sketch_newton
+
+LOG = logging.getLogger("learnsolve")
 
 Row = dict[str, Any]
 
@@ -51,7 +52,7 @@ def _vec(a: Any) -> np.ndarray:
 
 def ipopt_available() -> bool:
     try:
-        import cyipopt  # noqa: F401
+        import cyipopt  # noqa: F401  # optional package: is it installed (and loadable)?
     except ImportError:
         return False
     return True
@@ -75,12 +76,11 @@ def kkt_measures(nlp: NLP, x: np.ndarray, lam: np.ndarray | None = None) -> tupl
 
 def _sketch(nlp: NLP, x0: np.ndarray, kind: str, tol: float, maxiter: int, seed: int,
             options: Mapping[str, Any]) -> tuple:
-    from learnsolve.solvers.optim.sketch_newton import sketch_newton
-
     t = time.perf_counter()
     res = sketch_newton(nlp, x0, tol=tol, maxiter=maxiter, method=kind, seed=seed, **options)
     seconds = time.perf_counter() - t
-    return res.x, res.lam, res.iterations, dict(res.evaluations), seconds, f"{res.status}: {res.message}"
+    why = res.message.partition("; ")[2]  # the row has its own f: drop the message's "f = ...; "
+    return res.x, res.arrays["lam"], res.iterations, dict(res.evaluations), seconds, f"{res.status}: {why}"
 
 
 def _constraint_hessian(nlp: NLP, m: int) -> Callable[[np.ndarray, np.ndarray], Any]:
@@ -93,8 +93,6 @@ def _constraint_hessian(nlp: NLP, m: int) -> Callable[[np.ndarray, np.ndarray], 
 
 
 def _scipy(nlp: NLP, x0: np.ndarray, kind: str, tol: float, maxiter: int) -> tuple:
-    from scipy.optimize import NonlinearConstraint, minimize
-
     p = Counted(nlp)
     m = _vec(nlp.c(x0)).size
     f, grad, c, jac = p.f, p.grad, p.c, p.jac
@@ -121,7 +119,7 @@ def _scipy(nlp: NLP, x0: np.ndarray, kind: str, tol: float, maxiter: int) -> tup
 
 
 def _ipopt(nlp: NLP, x0: np.ndarray, tol: float, maxiter: int) -> tuple:
-    from cyipopt import minimize_ipopt
+    from cyipopt import minimize_ipopt  # optional package: imported only when ipopt runs
 
     p = Counted(nlp)
     m = _vec(nlp.c(x0)).size
@@ -260,8 +258,12 @@ def rho_at(profile: Mapping[str, Any], solver: str, tau: float) -> float:
 
 
 def plot_profile(profile: Mapping[str, Any], path: Path, title: str) -> Path:
-    """Step plot of rho_s(tau) against log2(tau), one line per solver; written atomically."""
-    plt = _pyplot()
+    """Step plot of rho_s(tau) against log2(tau), one line per solver; a PNG written atomically."""
+    import matplotlib  # optional plotting package, imported only to draw
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # after use("Agg"): no display needed
+
     grid = np.asarray(profile["tau"], dtype=np.float64)
     x = np.log2(grid)
     right = max(float(x[-1]) if x.size else 1.0, 1.0)
@@ -276,17 +278,16 @@ def plot_profile(profile: Mapping[str, Any], path: Path, title: str) -> Path:
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    return _save(fig, Path(path))
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(Path(path), buf.getvalue())
+    return Path(path)
 
 
 # ------------------------------------------------------------------------------------------------
 # Benchmarks over problem sets
-
-
-def _fmt(v: Any, spec: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return format(v, spec)
 
 
 def _reference(nlp: NLP, rows: list[Row], given: float | None) -> tuple[float, str]:
@@ -326,16 +327,12 @@ def _warm_up(methods: Sequence[str]) -> None:
 
 def bench_problems(problems: Sequence[tuple[str, NLP]], methods: Iterable[str] = DEFAULT_METHODS,
                    f_best: Mapping[str, float] | None = None, *, tol: float = 1e-6, maxiter: int = 500,
-                   seed: int = 0, csv_path: Path | None = None, profile_dir: Path | None = None,
-                   title: str = "optimisation benchmark", console: Any = None,
-                   sketch_options: Mapping[str, Any] | None = None) -> list[Row]:
-    """Every method on every problem; adds to each row problem, n, m, f_ref and f_error =
-    |f - f_ref| / max(1, |f_ref|) (see :func:`_reference`), prints a table and returns the rows.
-    ``csv_path``: also write them as CSV; ``profile_dir``: also profile-iterations.png and
-    profile-seconds.png there."""
-    from rich.console import Console
-    from rich.table import Table
-
+                   seed: int = 0, sketch_options: Mapping[str, Any] | None = None) -> list[Row]:
+    """Every method on every (name, NLP) problem (:func:`run_methods`); adds to each row problem,
+    n, m, f_ref, f_ref_source and f_error = |f - f_ref| / max(1, |f_ref|) (see :func:`_reference`),
+    and returns the rows. Sketch methods are run once untimed on a toy problem first (compilation).
+    :func:`performance_profile` and :func:`plot_profile` turn the rows into profiles,
+    :func:`write_rows_csv` into a CSV file."""
     methods = list(methods)
     f_best = dict(f_best or {})
     _warm_up(methods)
@@ -348,72 +345,12 @@ def bench_problems(problems: Sequence[tuple[str, NLP]], methods: Iterable[str] =
             err = abs(r["f"] - ref) / max(1.0, abs(ref)) if math.isfinite(ref) else math.nan
             rows.append({"problem": name, "n": nlp.n, "m": nlp.m, **r, "f_ref": ref, "f_ref_source": source,
                          "f_error": err})
-
-    table = Table(title=f"{title}: tol {tol:g}, solved = KKT <= {SOLVED_FACTOR:g} tol")
-    for col in ("problem", "method", "status", "iters", "f evals", "|f - f*| rel", "KKT", "seconds"):
-        table.add_column(col, justify="left" if col in ("problem", "method", "status") else "right")
-    for r in rows:
-        table.add_row(r["problem"], r["method"], r["status"], _fmt(r["iterations"], "d"),
-                      _fmt(r["f_evals"], "d"), _fmt(r["f_error"], ".1e"), _fmt(r["kkt_residual"], ".1e"),
-                      _fmt(r["seconds"], ".3f"))
-    console = console or Console(width=None if sys.stdout.isatty() else 160)
-    console.print(table)
-
-    if csv_path is not None:
-        write_rows_csv(Path(csv_path), rows)
-    if profile_dir is not None:
-        for metric in ("iterations", "seconds"):
-            plot_profile(performance_profile(rows, metric), Path(profile_dir) / f"profile-{metric}.png",
-                         f"{title}: {metric}")
     return rows
 
 
 def write_rows_csv(path: Path, rows: Sequence[Row]) -> None:
+    """The rows as one CSV file, the columns in order of first appearance."""
     cols: list[str] = []
     for r in rows:
         cols += [k for k in r if k not in cols]
     write_csv(path, {c: [r.get(c) for r in rows] for c in cols})
-
-
-def opt_bench(job: Any, out: Path | None, methods: Sequence[str] | None) -> list[Row]:
-    """``learnsolve bench`` for a sketch-newton job: its problem (or, for ``cutest`` with
-    ``names``, every problem listed) solved by each method, with the job's tolerance, iteration
-    limit and sketch options. Writes bench.csv and the two performance profiles into a new folder
-    under the job's output.dir (and the CSV to ``out`` too), prints the table, and the folder."""
-    from learnsolve.cli.rundir import create_run_dir, utc_now
-    from learnsolve.cli.runner import load_problem
-    from learnsolve.cli.types.optim import cutest_set
-    from learnsolve.solvers.errors import InputError
-
-    p = job.solver
-    if methods is None:
-        methods = [f"sketch-newton:{p.sketch.method}", *(["sketch-newton:exact"] if p.sketch.method != "exact"
-                                                         else []), *SCIPY_METHODS,
-                   *(["ipopt"] if ipopt_available() else [])]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise BadInput(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-    if "ipopt" in methods and not ipopt_available():
-        raise BadInput("--methods: ipopt needs cyipopt, which is not installed (pip install cyipopt; it "
-                       "builds against an Ipopt library, e.g. Debian's coinor-libipopt-dev)")
-    if job.problem.type == "cutest":
-        try:
-            problems = cutest_set(job.problem)
-        except InputError as exc:
-            raise BadInput(f"{job.source}: problem.names: {exc}") from None
-    else:
-        nlp = load_problem(job)
-        problems = [(nlp.name, nlp)]
-    options = {"sampling": p.sketch.sampling, "block": p.sketch.block, "inner_epochs": p.sketch.epochs,
-               "theta0": p.theta0, "mu0": p.mu0, "nu0": p.nu0, "eta": p.eta, "alpha_min": p.alpha_min}
-    folder = create_run_dir(Path(job.output.dir), f"{job.name}-bench", utc_now())
-    scale = getattr(job.problem, "x0_scale", 1.0)
-    rows = bench_problems(problems, methods, tol=p.tol, maxiter=p.maxiter, seed=job.seed,
-                          csv_path=folder / "bench.csv", profile_dir=folder if len(problems) > 1 else None,
-                          title=f"{job.name} ({len(problems)} problems" + (f", x0 x {scale:g})" if scale != 1
-                                                                           else ")"),
-                          sketch_options=options)
-    if out is not None:
-        write_rows_csv(out, rows)
-    print(folder)  # the folder on stdout, as learnsolve run prints its run directory
-    return rows

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 Matrix = Any  # a dense ndarray or a scipy.sparse matrix
 
@@ -71,12 +73,8 @@ def least_squares_multipliers(g: np.ndarray, G: Matrix) -> np.ndarray:
     """l = argmin ||g + G'l||, the usual multiplier estimate at a point with gradient g. A sparse G
     goes through the augmented system [I G'; G 0] [r; l] = [-g; 0] (no squared condition number),
     with lsqr as the fallback when that system is singular; a dense one through lstsq."""
-    import scipy.sparse as sp
-
     m, n = G.shape
     if sp.issparse(G):
-        import scipy.sparse.linalg as spla
-
         K = sp.bmat([[sp.identity(n), G.T], [G, None]], format="csc")
         sol = spla.spsolve(K, np.concatenate([-g, np.zeros(m)]))
         if np.all(np.isfinite(sol)):

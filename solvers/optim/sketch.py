@@ -14,17 +14,16 @@ S'K z = S'b,
 Any consistent system converges (linearly, in expectation); the rate depends on K's conditioning,
 so these are for systems that are small or well conditioned. The iteration runs on the Ruiz
 equilibrated system Dr K Dc y = Dr b, z = Dc y (rows and columns scaled until their largest entries
-are about 1): on the KKT matrices of the CUTEst problems this divides the condition number by
-10-1e5 and the sketch steps needed by up to 1000; the stopping test is on the unscaled residual.
-The residual is checked every
-``check_every`` iterations (an epoch of row work by default), against an absolute ``tol``.
+are about 1), which on badly scaled KKT matrices cuts the condition number and the sketch steps
+needed by orders of magnitude; the stopping test is on the unscaled residual. The residual is
+checked every ``check_every`` iterations (an epoch of row work by default), against an absolute
+``tol``. :meth:`SketchSolver.solve` returns a :class:`~learnsolve.solvers.result.Result`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,21 +33,11 @@ import scipy.sparse.linalg as spla
 
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.kernels import sketch as kernels
+from learnsolve.solvers.result import Result
 
 METHODS = ("kaczmarz", "block", "gaussian", "exact")
 SAMPLINGS = ("uniform", "row-norm")
 DENSE_MAX = 2000  # block projections of larger systems go through a sparse LU
-
-
-@dataclass
-class SketchSolve:
-    z: np.ndarray
-    iterations: int
-    residual_norm: float
-    converged: bool
-    residual_norms: np.ndarray
-    seconds: float
-    interrupted: bool = False
 
 
 def _ruiz(K: sp.csr_matrix, sweeps: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -98,10 +87,15 @@ class SketchSolver:
 
     def solve(self, b: np.ndarray, z0: np.ndarray | None = None, *, tol: float, maxiter: int,
               check_every: int | None = None,
-              progress: Callable[[int, float], None] | None = None) -> SketchSolve:
+              progress: Callable[[int, float], None] | None = None) -> Result:
         """Iterate until ||K z - b|| <= tol (checked every ``check_every`` iterations, after which
         ``progress(iterations, residual)`` is called) or ``maxiter`` iterations. A
-        KeyboardInterrupt ends it early with ``interrupted`` set and the iterate so far."""
+        KeyboardInterrupt ends it early as ``interrupted``, with the iterate so far.
+
+        The Result: ``x`` = z, status ``converged`` (reason ``tol``), ``interrupted``
+        (``signal``), ``diverged`` (``nan``) or ``max_iterations`` (``maxiter``); ``iterations``
+        the sketch steps; history ``iteration`` and ``residual_norm`` (one row per check);
+        metric ``residual_norm``; timing ``solve_s``."""
         K = self.K
         z = np.zeros(self.n) if z0 is None else np.array(z0, dtype=np.float64) / self.dc  # z = Dc y
         b = np.asarray(b, dtype=np.float64) * self.dr
@@ -135,8 +129,20 @@ class SketchSolver:
                     break
         except KeyboardInterrupt:
             interrupted = True
-        return SketchSolve(z * self.dc, it, res, res <= tol, np.asarray(norms), time.perf_counter() - t0,
-                           interrupted)
+        seconds = time.perf_counter() - t0
+        if interrupted:
+            status, reason, message = "interrupted", "signal", f"interrupted after {it} sketch steps"
+        elif res <= tol:
+            status, reason, message = "converged", "tol", f"||K z - b|| <= {tol:g} in {it} sketch steps"
+        elif not np.isfinite(res):
+            status, reason, message = "diverged", "nan", "non-finite residual"
+        else:
+            status, reason, message = "max_iterations", "maxiter", f"not converged in {maxiter} sketch steps"
+        norms_arr = np.asarray(norms)
+        return Result(status=status, reason=reason, message=message, iterations=it, x=z * self.dc,
+                      history={"iteration": np.minimum(np.arange(norms_arr.size) * every, it),
+                               "residual_norm": norms_arr},
+                      timings={"solve_s": seconds}, metrics={"residual_norm": res})
 
     def _exact(self, b: np.ndarray) -> np.ndarray:
         if self.n <= DENSE_MAX:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,25 +45,9 @@ import scipy.sparse as sp
 
 from learnsolve.solvers.optim.nlp import Counted, least_squares_multipliers
 from learnsolve.solvers.optim.sketch import SketchSolver
+from learnsolve.solvers.result import Result
 
 PENALTY_MAX = 1e12  # mu and nu stop growing here
-
-
-@dataclass
-class OptResult:
-    x: np.ndarray
-    lam: np.ndarray
-    status: str
-    reason: str
-    message: str
-    iterations: int
-    f: float
-    kkt_residual: float
-    c_norm: float
-    inner_iterations: int
-    evaluations: dict[str, int]
-    history: dict[str, list[float]] = field(default_factory=dict)
-    solve_s: float = 0.0
 
 
 def _mat(a: Any) -> Any:
@@ -125,10 +108,18 @@ def sketch_newton(
     kappa: float = 1e-8,
     seed: int = 0,
     callback: Callable[[int, float], None] | None = None,
-) -> OptResult:
+) -> Result:
     """Minimise ``nlp.f`` subject to ``nlp.c(x) = 0`` (see the module docstring); ``nlp`` is a
     :class:`learnsolve.solvers.optim.nlp.NLP`. The inner solver runs at most ``inner_epochs`` passes of row
-    work over the KKT matrix per solve. ``callback(k, kkt_residual)`` after every iteration."""
+    work over the KKT matrix per solve. ``callback(k, kkt_residual)`` after every iteration.
+
+    Returns a :class:`~learnsolve.solvers.result.Result`: ``x`` and the multipliers (``arrays``
+    ``x`` and ``lam``), ``message`` "f = ...; <why it stopped>", ``history`` one row per
+    iteration, ``timings`` ``solve_s``, and the metrics (also attributes: ``res.objective``)
+    ``objective``, ``kkt_residual``, ``c_norm``, ``n``, ``m``, ``inner_iterations``,
+    ``evaluations`` (counts by kind), the final ``mu`` and ``nu``, ``sketch`` (the method),
+    ``problem_info`` (``nlp.info``) and, where ``nlp.info`` knows the optimal value ``f_star``,
+    ``f_star`` and ``f_relative_error`` = |f - f_star| / max(1, |f_star|)."""
     p = Counted(nlp)
     rng = np.random.default_rng(seed)
     x = np.array(nlp.x0 if x0 is None else x0, dtype=np.float64)
@@ -201,7 +192,7 @@ def sketch_newton(
                 inner += sol.iterations
                 if sol.interrupted:
                     raise KeyboardInterrupt
-                z = sol.z
+                z = sol.x
                 if not np.all(np.isfinite(z)):
                     z = np.zeros(n + m)
                     break
@@ -254,7 +245,15 @@ def sketch_newton(
             k += 1
     except KeyboardInterrupt:
         status, reason, message = "interrupted", "signal", f"interrupted at iteration {k}"
-    return OptResult(x=x, lam=lam, status=status, reason=reason, message=message, iterations=k, f=f,
-                     kkt_residual=float(np.linalg.norm(g)), c_norm=float(np.linalg.norm(c)),
-                     inner_iterations=inner_total, evaluations=dict(p.counts), history=hist,
-                     solve_s=time.perf_counter() - t0)
+    metrics: dict[str, Any] = {
+        "objective": f, "kkt_residual": float(np.linalg.norm(g)), "c_norm": float(np.linalg.norm(c)),
+        "n": n, "m": m, "inner_iterations": inner_total, "evaluations": dict(p.counts),
+        "mu": hist["mu"][-1], "nu": hist["nu"][-1], "sketch": method, "problem_info": dict(nlp.info),
+    }
+    f_star = nlp.info.get("f_star")
+    if f_star is not None and np.isfinite(f_star):
+        metrics["f_star"] = float(f_star)
+        metrics["f_relative_error"] = abs(f - f_star) / max(1.0, abs(f_star))
+    return Result(status=status, reason=reason, message=f"f = {f:.10g}; {message}", iterations=k, x=x,
+                  history=hist, timings={"setup_s": 0.0, "solve_s": time.perf_counter() - t0},
+                  metrics=metrics, arrays={"x": x, "lam": lam})
