@@ -33,12 +33,13 @@ Solve = Callable[[InstanceLike, float], Result]
 def make_solve(method: str, rtol: float, maxiter: int, ordering: str = "natural") -> Solve:
     """``solve(instance, omega)`` for SOR or SSOR-preconditioned CG (``cg`` ignores omega).
 
-    Every method stops on ||b - A x_k|| < rtol ||b - A x_0||, SOR's rule, so the iteration counts
-    of a sequence compare like for like even with warm starts.
+    Every method stops on ||b - A x_k|| < rtol ||b - A x_0|| (the paper's rule: ``relative_to="r0"``
+    for SOR, an atol for CG), so the iteration counts of a sequence compare like for like even with
+    warm starts.
     """
     if method == "sor":
         return lambda inst, omega: sor(inst.A, inst.b, inst.x0, omega=omega, rtol=rtol,
-                                       maxiter=maxiter, ordering=ordering)
+                                       maxiter=maxiter, ordering=ordering, relative_to="r0")
 
     def krylov(inst: InstanceLike, omega: float) -> Result:
         r0 = np.linalg.norm(inst.b - inst.A @ inst.x0) if inst.x0 is not None else np.linalg.norm(inst.b)
