@@ -58,7 +58,8 @@ class SolverType(Entry):
     (a :data:`Fit`), from the parameters alone (also in ``learnsolve validate``); ``problems`` is
     the problem registry, by name.
     ``describe(problem, params)``: ``(k, value) -> str``, the live progress line.
-    ``bench(job, options)``: rows of ``learnsolve bench`` (the entry prints its table);
+    ``bench(job, load, threads, repeat, out, **options)``: rows of ``learnsolve bench``, the entry
+    printing its table and writing ``out``; ``load()`` builds the job's problem, checked;
     ``bench_options``: the bench options it takes (``methods``, ``jax_python``).
     ``report``: which table and plots of ``learnsolve report`` suit its runs.
     ``warm``: its compiled kernels are loaded before the timed solve.

@@ -261,16 +261,10 @@ def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: in
 
     _check_bench_out(out)
     spec = load_job(job, overrides)
-    from .registry import SOLVERS  # deferred: --help imports none of this
-
-    for option, given, key in (("--methods", methods, "methods"), ("--jax-python", jax_python, "jax_python")):
-        if given is not None and key not in SOLVERS[spec.solver.type].bench_options:
-            kinds = " or ".join(n for n, e in SOLVERS.items() if key in e.bench_options)
-            raise BadInput(f"{option}: only for {kinds} jobs; {job} is a {spec.solver.type} job")
     setup_logging(None, quiet)  # a line per method and run on stderr as the bench goes
     with stops_on_signal("bench interrupted", remove=[out]):
-        run_bench(spec, threads, repeat, out, jax_python,
-                  [m.strip() for m in methods.split(",") if m.strip()] if methods else None)
+        run_bench(spec, threads, repeat, out, jax_python=jax_python,
+                  methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 
 
 def _check_bench_out(out: Path | None) -> None:

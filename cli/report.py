@@ -82,7 +82,7 @@ def pyplot() -> Any:
     import matplotlib  # slow to import: only when a plot is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after choosing the backend
 
     return plt
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 import scipy.sparse as sp
 
 from learnsolve.pde.problem import LinearProblem, check_finite, load_x0, make_rhs
@@ -20,8 +21,6 @@ def read_matrix(path: str | Path) -> sp.csr_matrix:
         if path.suffix == ".npz":
             a = sp.load_npz(path)
         else:
-            import scipy.io
-
             a = scipy.io.mmread(str(path))
     except Exception as exc:  # scipy raises many types for malformed files
         raise InputError(f"{path}: cannot read matrix: {str(exc).splitlines()[0]}", "path") from None

@@ -3,23 +3,20 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
-from rich.console import Console
-from rich.table import Table
 
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.learned.models import BUILTIN, model_file
 from learnsolve.solvers.result import Result
 from learnsolve.solvers.threads import set_threads
 
+from .. import tables
 from ..entry import Fit, SolverType
 from ..params import Params, Tolerance
-from ..rundir import write_csv
 from .linear import describe_residual
 
 
@@ -85,39 +82,26 @@ def run_dcdm(problem: Any, p: DCDMParams, callback: Callable[..., None] | None =
 
 # ---------------------------------------------------------------- bench
 
-def dcdm_bench(job: Any, out: Path | None) -> list[dict[str, Any]]:
+def _bench(job: Any, load: Callable[[], Any], threads: int | None, repeat: int, out: Path | None,
+           **options: Any) -> list[dict[str, Any]]:
     """The library's comparison (:func:`learnsolve.solvers.learned.bench.compare_dcdm`) on the job's
     problem: a table on stdout and, with ``out``, a CSV."""
     from learnsolve.solvers.learned.bench import TOLS, compare_dcdm  # numba kernels: not at start-up
     from learnsolve.solvers.learned.network import direction_for  # torch: the learn extra
 
-    from ..runner import load_problem  # the runner imports the registry, which imports this module
-
-    problem = load_problem(job)
-    p = job.solver
+    set_threads(threads)
+    problem, p = load(), job.solver
     direction, meta, setup = direction_for(_grid(problem), p.model, p.device, p.torch_threads, _base(job))
     rows = compare_dcdm(problem.A, problem.b, direction, k=p.k, maxiter=p.maxiter, setup_s=setup,
-                   device=meta["device"])
-    table = Table(title=f"{job.name}: {problem.n} unknowns ({'x'.join(map(str, problem.grid_shape))} grid)")
-    cols = ["method", *[f"iters_{t:.0e}" for t in TOLS], "setup_s", "solve_s", "total_s", "ms_per_iteration"]
-    for c in cols:
-        table.add_column(c.replace("_", " "), justify="left" if c == "method" else "right")
-    for r in rows:
-        table.add_row(*[("-" if r[c] is None else f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]))
-                        for c in cols])
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(table)
-    console.print(f"network call: {rows[0]['network_ms_per_call']:.2f} ms = "
-                  f"{rows[0]['network_ms_per_call'] / rows[1]['ms_per_iteration']:.0f} CG iterations")
-    if out is not None:
-        write_csv(out, {c: [r[c] for r in rows] for c in rows[0]})
+                        device=meta["device"])
+    calls = rows[0]["network_ms_per_call"]
+    times = ("setup_s", "solve_s", "total_s", "ms_per_iteration")
+    tables.show(f"{job.name}: {problem.n} unknowns ({'x'.join(map(str, problem.grid_shape))} grid)",
+                [("method", "method", ""), *[(f"iters {t:.0e}", f"iters_{t:.0e}", "d") for t in TOLS],
+                 *[(c.replace("_", " "), c, ".3f") for c in times]], rows,
+                f"network call: {calls:.2f} ms = {calls / rows[1]['ms_per_iteration']:.0f} CG iterations")
+    tables.save(out, rows)
     return rows
-
-
-def _bench(job: Any, threads: int | None, repeat: int, out: Path | None,
-           **options: Any) -> list[dict[str, Any]]:
-    set_threads(threads)
-    return dcdm_bench(job, out)
 
 
 RANK = 4

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from learnsolve.solvers.errors import InputError
-from learnsolve.solvers.files import write_csv
 from learnsolve.solvers.result import Result
 
-from .. import paths
+from .. import paths, tables
 from ..entry import Fit, ProblemType, SolverType
 from ..errors import BadInput
 from ..params import InputFile, Params
+from ..progress import console
 
 if TYPE_CHECKING:
     from learnsolve.pde.flames.model import SimplifiedFlame
@@ -257,32 +256,25 @@ def run_pinn(problem: FlameProblem, p: PinnParams, callback: Callable[..., None]
     return solve_pinn(flame, cfg, obs, reference=p.reference, callback=callback)
 
 
-def _bench_pinn(job: Any, threads: int | None, repeat: int, out: Path | None,
+def _bench_pinn(job: Any, load: Callable[[], Any], threads: int | None, repeat: int, out: Path | None,
                 jax_python: Path | None = None, **options: Any) -> list[dict[str, Any]]:
-    from rich.console import Console  # the bench's table only
-    from rich.table import Table
-
+    """One training step: eager and compiled torch (and JAX, with a Python that has it)."""
     from learnsolve.pde.flames.bench import pinn_bench  # see the imports above
 
-    p = job.solver
-    steps = 1000
+    p, steps = job.solver, 1000
     try:
         rows = pinn_bench(job.problem.flame(), pinn_config(p, job.seed), steps, repeat, jax_python)
     except InputError as exc:  # the JAX timing failed
         raise BadInput(f"--jax-python {exc}") from None
-    table = Table(title=f"{job.name}: one training step, {p.depth}x{p.width} network, {p.points} points, "
-                        f"1 thread, best of {repeat} x {steps} steps")
-    for col in ("method", "ms/step", "first 20 steps s", f"ratio to {rows[-1]['method']}"):
-        table.add_column(col, justify="left" if col == "method" else "right")
-    for r in rows:
-        first = "" if r["first_steps_s"] is None else f"{r['first_steps_s']:.1f}"
-        table.add_row(r["method"], f"{r['ms_per_step']:.3f}", first, f"{r['vs_last']:.2f}")
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    tables.show(f"{job.name}: one training step, {p.depth}x{p.width} network, {p.points} points, "
+                f"1 thread, best of {repeat} x {steps} steps",
+                [("method", "method", ""), ("ms/step", "ms_per_step", ".3f"),
+                 ("first 20 steps s", "first_steps_s", ".1f"),
+                 (f"ratio to {rows[-1]['method']}", "vs_last", ".2f")], rows)
     if not rows[-1]["method"].startswith("jax"):
-        Console(stderr=True).print("no jax here: pass --jax-python PATH (a Python with jax and optax) "
+        console().print("no jax here: pass --jax-python PATH (a Python with jax and optax) "
                                    "to time the JAX step too")
-    if out is not None:
-        write_csv(out, {c: [r[c] for r in rows] for c in rows[0]})
+    tables.save(out, rows)
     return rows
 
 

@@ -30,8 +30,9 @@ from learnsolve import solvers as lib
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.files import write_csv
 
-from .. import paths
+from .. import paths, tables
 from ..entry import Fit, ProblemType, SolverType, is_sequence
+from ..errors import BadInput
 from ..params import InputFile, Params, Tolerance
 
 # ---------------------------------------------------------------- problems
@@ -98,20 +99,20 @@ class MatrixMarketParams(_RhsFromFile):
 
 
 def _build_poisson(p: PoissonParams, seed: int) -> Any:
-    from learnsolve.pde.poisson import poisson
+    from learnsolve.pde.poisson import poisson  # why: Numba kernels, only once a job is built
 
     rhs_file = paths.resolve(p.rhs_file, None) if p.rhs_file else None
     return poisson(p.dim, p.n, p.operator, p.rhs, seed, rhs_file, p.obstacles.kwargs(seed), _x0_file(p))
 
 
 def _poisson_memory(p: PoissonParams) -> int:
-    from learnsolve.pde.poisson import memory_estimate
+    from learnsolve.pde.poisson import memory_estimate  # why: as in _build_poisson
 
     return memory_estimate(p.dim, p.n, p.operator, p.rhs, p.obstacles.type != "none")
 
 
 def _build_matrix_market(p: MatrixMarketParams, seed: int) -> Any:
-    from learnsolve.pde.matrix_market import matrix_market
+    from learnsolve.pde.matrix_market import matrix_market  # why: as in _build_poisson
 
     rhs_file = paths.resolve(p.rhs_file, None) if p.rhs_file else None
     return matrix_market(paths.resolve(p.path, None), p.rhs, seed, rhs_file, _x0_file(p))
@@ -143,8 +144,6 @@ class GridSpec(Params):
         return self
 
     def values(self) -> Any:
-        import numpy as np
-
         return np.linspace(self.lo, self.hi, self.count)
 
 
@@ -388,10 +387,42 @@ def describe_residual(problem: Any, p: Any) -> Callable[[int, Any], str]:
     return lambda k, v: f"iteration {k}  ||r||/||b|| = {v / scale:.3e}  (target {target:.1e})"
 
 
-def _bench(job: Any, threads: int | None, repeat: int, out: Any, **options: Any) -> list[dict[str, Any]]:
-    from ..bench import linear_bench  # why: loads the Numba kernels and rich, only for a bench
+def _bench(job: Any, load: Callable[[], Any], threads: int | None, repeat: int, out: Any,
+           **options: Any) -> list[dict[str, Any]]:
+    """cg against scipy and pyamg (sor: its sweeps against a CG iteration) on the job's system."""
+    # why: Numba kernels, pyamg and scipy, only for a bench
+    from learnsolve.solvers.linear.bench import cg_bench, cg_bytes_per_iteration, sor_sweep_bench, sor_sweeps
+    from learnsolve.solvers.threads import set_threads
 
-    return linear_bench(job, threads, repeat, out)
+    nthreads, p, problem = set_threads(threads), job.solver, load()
+    if p.type == "sor":
+        if not isinstance(problem.A, lib.StencilLaplacian):
+            raise BadInput(f"{job.source}: problem: the SOR bench needs a stencil operator")
+        rows = sor_sweep_bench(problem.A, problem.b, repeat)
+        tables.show(f"{job.name}: {problem.n} unknowns, {sor_sweeps(problem.n)} sweeps, {nthreads} threads",
+                    [("method", "method", ""), ("ms", lambda r: 1e3 * r["seconds"], ".3f"),
+                     ("ratio to cg iteration", "ratio_to_cg", ".2f")], rows)
+        tables.save(out, rows)
+        return rows
+    rows = cg_bench(problem.A, problem.b, problem.x0, preconditioner=p.preconditioner, rtol=p.rtol,
+                    atol=p.atol, maxiter=p.maxiter, omega=p.omega, amg=p.amg.kwargs(), dtol=p.dtol,
+                    stagnation_window=p.stagnation_window, repeat=repeat,
+                    operator=getattr(job.problem, "operator", "csr"))
+    ref, notes = rows[0], []
+    if ref["bandwidth_floor_s"]:
+        floor, traffic = ref["bandwidth_floor_s"], cg_bytes_per_iteration(problem.A, p.preconditioner)
+        notes.append(f"bandwidth floor: {traffic / 1e6:.1f} MB per iteration / {traffic / floor / 1e9:.1f} "
+                     f"GB/s (triad) = {1e3 * floor:.3f} ms; learnsolve {1e3 * ref['s_per_iteration']:.3f} ms "
+                     f"= {ref['vs_floor']:.2f}x the floor")
+    tables.show(f"{job.name}: {problem.n} unknowns, rtol {p.rtol:g}, {nthreads} threads", [
+        ("method", "method", ""), ("iters", "iterations", "d"), ("setup s", "setup_s", ".3f"),
+        ("solve s", "solve_s", ".3f"), ("total s", "total_s", ".3f"),
+        ("ms/iter", lambda r: 1e3 * r["s_per_iteration"], ".3f"),
+        ("per-iter ratio", "per_iteration_vs_learnsolve", ".2f"),
+        ("total ratio", "total_vs_learnsolve", ".2f"), ("rel. residual", "relative_residual", ".2e")],
+        rows, *notes)
+    tables.save(out, rows)
+    return rows
 
 
 RANK = 0

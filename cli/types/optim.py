@@ -13,9 +13,11 @@ from pydantic import Field, model_validator
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.result import Result
 
-from .. import paths
+from .. import paths, tables
 from ..entry import ProblemType, SolverType
+from ..errors import BadInput
 from ..params import InputFile, Params
+from ..rundir import create_run_dir, utc_now
 from .linear import describe_residual
 
 CUTEST_SETS = ("paper",)
@@ -159,11 +161,61 @@ def _describe_kkt(problem: Any, p: SketchNewtonParams) -> Callable[[int, Any], s
     return lambda k, v: f"iteration {k}  KKT residual {v:.3e}  (tol {p.tol:.1e})"
 
 
-def _bench_nlp(job: Any, threads: int | None, repeat: int, out: Path | None,
+def _bench_nlp(job: Any, load: Callable[[], Any], threads: int | None, repeat: int, out: Path | None,
                methods: list[str] | None = None, **options: Any) -> list[dict[str, Any]]:
-    from ..optbench import opt_bench  # why: scipy.optimize, Numba and rich; keeps --help fast
+    """The job's problem (or, for ``cutest`` with ``names``, every problem listed) solved by each
+    method, with the job's tolerance, iteration limit and sketch options: bench.csv and the two
+    performance profiles in a new folder under the job's output.dir (the CSV also to ``out``),
+    the table, and the folder on stdout."""
+    # why: scipy.optimize and Numba, only for a bench
+    from learnsolve.solvers.optim.bench import (
+        METHODS,
+        SCIPY_METHODS,
+        SOLVED_FACTOR,
+        bench_problems,
+        ipopt_available,
+        performance_profile,
+        plot_profile,
+    )
 
-    return opt_bench(job, out, methods)
+    p = job.solver
+    if methods is None:
+        methods = [f"sketch-newton:{p.sketch.method}", *(["sketch-newton:exact"] if p.sketch.method != "exact"
+                                                         else []), *SCIPY_METHODS,
+                   *(["ipopt"] if ipopt_available() else [])]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise BadInput(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if "ipopt" in methods and not ipopt_available():
+        raise BadInput("--methods: ipopt needs cyipopt, which is not installed (pip install cyipopt; it "
+                       "builds against an Ipopt library, e.g. Debian's coinor-libipopt-dev)")
+    if job.problem.type == "cutest":
+        try:
+            problems = cutest_set(job.problem)
+        except InputError as exc:
+            raise BadInput(f"{job.source}: problem.names: {exc}") from None
+    else:
+        nlp = load()
+        problems = [(nlp.name, nlp)]
+    sketch = {"sampling": p.sketch.sampling, "block": p.sketch.block, "inner_epochs": p.sketch.epochs,
+              "theta0": p.theta0, "mu0": p.mu0, "nu0": p.nu0, "eta": p.eta, "alpha_min": p.alpha_min}
+    folder = create_run_dir(Path(job.output.dir), f"{job.name}-bench", utc_now())
+    scale = getattr(job.problem, "x0_scale", 1.0)
+    title = f"{job.name} ({len(problems)} problems" + (f", x0 x {scale:g})" if scale != 1 else ")")
+    rows = bench_problems(problems, methods, tol=p.tol, maxiter=p.maxiter, seed=job.seed,
+                          sketch_options=sketch)
+    tables.show(f"{title}: tol {p.tol:g}, solved = KKT <= {SOLVED_FACTOR:g} tol", [
+        ("problem", "problem", ""), ("method", "method", ""), ("status", "status", ""),
+        ("iters", "iterations", "d"), ("f evals", "f_evals", "d"), ("|f - f*| rel", "f_error", ".1e"),
+        ("KKT", "kkt_residual", ".1e"), ("seconds", "seconds", ".3f")], rows)
+    tables.save(folder / "bench.csv", rows)
+    if len(problems) > 1:
+        for metric in ("iterations", "seconds"):
+            plot_profile(performance_profile(rows, metric), folder / f"profile-{metric}.png",
+                         f"{title}: {metric}")
+    tables.save(out, rows)
+    print(folder)  # the folder on stdout, as learnsolve run prints its run directory
+    return rows
 
 
 RANK = 3
