@@ -20,21 +20,21 @@ Values come from each run's ``result.json``; curves from its ``history.csv``.
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 from rich.console import Console
 from rich.table import Table
 
+from learnsolve.solvers import plots
+
 from .errors import BadInput
 from .registry import SOLVERS
-from .rundir import read_csv, write_atomic
+from .rundir import read_csv
 
 Record = dict[str, Any]
 
@@ -77,26 +77,6 @@ def run_kind(record: Record) -> str:
 # ---------------------------------------------------------------- plots
 
 
-def pyplot() -> Any:
-    """matplotlib's pyplot on the Agg backend (imported on first use: it is slow to import)."""
-    import matplotlib  # slow to import: only when a plot is drawn
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # after choosing the backend
-
-    return plt
-
-
-def save_png(fig: Any, path: Path) -> Path:
-    """``fig`` as a PNG at ``path``, written atomically; the figure is closed."""
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    pyplot().close(fig)
-    write_atomic(path, buf.getvalue())
-    return path
-
-
 def _columns(path: Path) -> dict[str, list[float]] | None:
     """A CSV file of the run as columns; None when the run has none; BadInput when unreadable."""
     if not path.is_file():
@@ -111,150 +91,42 @@ def _title(record: Record) -> str:
     return f"{record.get('name', '')}: {record.get('solver', 'training')} ({record.get('status', '?')})"
 
 
+def _tol(run_dir: Path) -> float | None:
+    """The solver's tolerance from the run's job.yaml (drawn on its convergence plot)."""
+    try:
+        job = yaml.safe_load((run_dir / "job.yaml").read_text()) or {}
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: bytes that are not UTF-8
+        return None
+    return (job.get("solver") or {}).get("tol") if isinstance(job, dict) else None
+
+
+def _figure(kind: str, run_dir: Path, record: Record, cols: dict[str, list[float]]) -> tuple[Any, str] | None:
+    """(figure, file name) of the run's history, by kind; None when its history has not the columns."""
+    metrics = record.get("metrics") or {}
+    if kind == "sequence":
+        tuned = metrics.get("omega_policy", "fixed") != "fixed"
+        label = f"{record['solver']} (tuned)" if tuned else record["solver"]
+        return plots.sequence(cols, record["name"], label), "sequence.png"
+    if kind == "optimise" and cols.get("kkt_residual"):
+        return plots.kkt(cols, _title(record), _tol(run_dir), metrics.get("f_star")), "convergence.png"
+    if kind in ("pinn", "training") and cols.get("loss") and cols.get("step"):
+        return plots.loss(cols, _title(record), metrics.get("reference")), "loss.png"
+    if kind not in ("optimise", "pinn", "training") and cols.get("relative_residual"):
+        return plots.convergence(cols, _title(record)), "convergence.png"
+    return None
+
+
 def plot_run(run_dir: Path, record: Record) -> list[Path]:
     """The plots that suit the run's kind, from its history.csv (and profile.csv); the paths
     written (none when the run has no history, e.g. one that failed before its first step)."""
-    written: list[Path] = []
-    if (run_dir / "profile.csv").is_file():
-        profile = plot_profile(run_dir, record)
-        if profile is not None:
-            written.append(profile)
+    written = [p for p in [plot_profile(run_dir, record)] if p is not None]
     cols = _columns(run_dir / "history.csv")
     if not cols or not next(iter(cols.values()), None):
         return written
-    kind = run_kind(record)
-    plot: Callable[[Path, Record, dict[str, list[float]]], Path | None] | None = {
-        "sequence": plot_sequence, "optimise": plot_kkt, "pinn": plot_loss, "training": plot_loss,
-    }.get(kind)
-    if plot is None and cols.get("relative_residual"):
-        plot = plot_convergence
-    if plot is not None:
-        path = plot(run_dir, record, cols)
-        if path is not None:
-            written.append(path)
+    drawn = _figure(run_kind(record), run_dir, record, cols)
+    if drawn is not None:
+        written.append(plots.save_png(drawn[0], run_dir / drawn[1]))
     return written
-
-
-def plot_sequence(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Path:
-    """Cumulative iterations of the method and of each comparator against t, the omegas chosen
-    (against the context, with the instance-optimal ones), and the regret to the best fixed
-    omega."""
-    plt = pyplot()
-    t = np.asarray(cols["t"])
-    mine = np.cumsum(cols["iterations"])
-    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(15, 4))
-    a1.plot(t, mine, lw=1.5, label=f"{record['solver']} (tuned)" if record.get("metrics", {}).get(
-        "omega_policy", "fixed") != "fixed" else record["solver"])
-    for name in cols:
-        if name.startswith("iterations_"):
-            a1.plot(t, np.cumsum(cols[name]), lw=1, label=name.removeprefix("iterations_").replace("_", "-"))
-    a1.set(xlabel="instance t", ylabel="cumulative iterations", yscale="log", title=record["name"])
-    a1.legend(fontsize=8)
-    a2.scatter(cols["context"], cols["omega"], s=3, alpha=0.4, label="chosen")
-    a2.set(xlabel="context", ylabel="omega", title="omegas chosen")
-    a2.legend(fontsize=8)
-    if "iterations_best_fixed" in cols:
-        a3.plot(t, mine - np.cumsum(cols["iterations_best_fixed"]), lw=1.2)
-        a3.axhline(0, color="k", lw=0.5)
-    a3.set(xlabel="instance t", ylabel="iterations - best fixed (cumulative)", title="regret")
-    return save_png(fig, run_dir / "sequence.png")
-
-
-def plot_convergence(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Path:
-    """convergence.png: relative residual against iteration."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    x = cols.get("iteration") or list(range(len(cols["relative_residual"])))
-    ax.semilogy(x, cols["relative_residual"], lw=1.2)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("||r|| / ||b||")
-    ax.set_title(_title(record))
-    ax.grid(True, which="both", alpha=0.3)
-    return save_png(fig, run_dir / "convergence.png")
-
-
-def plot_kkt(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Path | None:
-    """convergence.png of an optimisation run: the KKT residual ||(grad_x L, c)|| and the
-    constraint violation ||c|| per Newton iteration (with the tolerance), and the objective."""
-    if not cols.get("kkt_residual"):
-        return None
-    plt = pyplot()
-    it = cols.get("iteration") or list(range(len(cols["kkt_residual"])))
-    fig, (ax, ax_f) = plt.subplots(1, 2, figsize=(11, 4))
-    ax.semilogy(it, cols["kkt_residual"], lw=1.2, marker=".", label="KKT residual")
-    if cols.get("c_norm"):
-        # ||c|| is exactly 0 at a feasible start: draw it where a log axis can
-        pts = [(k, c) for k, c in zip(it, cols["c_norm"], strict=True) if c > 0]
-        if pts:
-            ax.semilogy(*zip(*pts, strict=True), lw=1, ls="--", marker=".", label="||c||")
-    job = _job(run_dir)
-    tol = (job.get("solver") or {}).get("tol")
-    if tol:
-        ax.axhline(tol, color="k", lw=0.6, ls=":", label=f"tol {tol:g}")
-    from matplotlib.ticker import MaxNLocator  # matplotlib: only when a plot is drawn
-
-    for a in (ax, ax_f):
-        a.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="Newton iteration", ylabel="residual", title=_title(record))
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    if cols.get("f"):
-        ax_f.plot(it, cols["f"], lw=1.2, marker=".")
-        f_star = (record.get("metrics") or {}).get("f_star")
-        if f_star is not None:
-            ax_f.axhline(f_star, color="k", lw=0.6, ls=":", label="f* (reference)")
-            ax_f.legend(fontsize=8)
-        ax_f.set(xlabel="Newton iteration", ylabel="objective f", title="objective")
-        ax_f.grid(alpha=0.3)
-    return save_png(fig, run_dir / "convergence.png")
-
-
-def plot_loss(run_dir: Path, record: Record, cols: dict[str, list[float]]) -> Path | None:
-    """loss.png of a PINN or a training run: the loss and its terms against the step; for a
-    PINN also s_L (and each learned parameter) against the step, with the reference value."""
-    if not cols.get("loss") or not cols.get("step"):
-        return None
-    plt = pyplot()
-    metrics = record.get("metrics") or {}
-    learned = [k for k in cols if k not in ("step", "lr", "seconds") and not k.startswith("loss")]
-    fig, axes = plt.subplots(1, 1 + bool(learned), figsize=(11 if learned else 6, 4), squeeze=False)
-    ax = axes[0][0]
-    step = cols["step"]
-    terms = [n for n in cols if n.startswith("loss_")]
-    for name in cols:
-        if name.startswith("loss"):
-            positive = [(s, v) for s, v in zip(step, cols[name], strict=True) if v > 0]
-            if positive:
-                ax.semilogy(*zip(*positive, strict=True), lw=1.5 if name == "loss" else 0.8,
-                            label=name.removeprefix("loss_") if name != "loss"
-                            else "loss (total)" if terms else "loss")
-    ax.set(xlabel="step", ylabel="loss", title=_title(record))
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    if learned:
-        ax_p = axes[0][1]
-        reference = metrics.get("reference") or {}
-        for name in learned:
-            key = "lambda" if name == "lam" else name
-            ref = reference.get(key)
-            values = cols[name]
-            if ref:  # several parameters on one axis: each relative to its reference
-                ax_p.plot(step, [v / ref for v in values], lw=1.2, label=f"{key} / reference")
-            else:
-                ax_p.plot(step, values, lw=1.2, label=key)
-        if any(reference.get("lambda" if n == "lam" else n) for n in learned):
-            ax_p.axhline(1.0, color="k", lw=0.6, ls=":")
-        ax_p.set(xlabel="step", title="learned values")
-        ax_p.grid(alpha=0.3)
-        ax_p.legend(fontsize=8)
-    return save_png(fig, run_dir / "loss.png")
-
-
-def _job(run_dir: Path) -> dict[str, Any]:
-    try:
-        return yaml.safe_load((run_dir / "job.yaml").read_text()) or {}
-    except (OSError, ValueError, yaml.YAMLError):  # ValueError: bytes that are not UTF-8
-        return {}
 
 
 def plot_profile(run_dir: Path, record: Record) -> Path | None:
@@ -262,22 +134,9 @@ def plot_profile(run_dir: Path, record: Record) -> Path | None:
     cols = _columns(run_dir / "profile.csv")
     if cols is None:
         return None
-    plt = pyplot()
-    fig, (ax_t, ax_u) = plt.subplots(1, 2, figsize=(10, 4))
-    x = 1e3 * np.asarray(cols["x"])
-    label = record.get("solver", "")
-    for ax, key, unit in ((ax_t, "T", "K"), (ax_u, "u", "m/s")):
-        ax.plot(x, cols[key], label=label)
-        if cols.get(f"{key}_reference"):
-            ax.plot(x, cols[f"{key}_reference"], "--", label="reference")
-        ax.set_xlabel("x (mm)")
-        ax.set_ylabel(f"{key} ({unit})")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    s_L = (record.get("metrics") or {}).get("s_L")
-    name = record.get("name", "")
-    fig.suptitle(f"{name}: s_L = {s_L:.6g} m/s" if s_L is not None else name)
-    return save_png(fig, run_dir / "profile.png")
+    s_L, name = (record.get("metrics") or {}).get("s_L"), record.get("name", "")
+    title = f"{name}: s_L = {s_L:.6g} m/s" if s_L is not None else name
+    return plots.save_png(plots.profile(cols, title, record.get("solver", "")), run_dir / "profile.png")
 
 
 # ---------------------------------------------------------------- tables

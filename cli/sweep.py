@@ -38,13 +38,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError
 
+from learnsolve.solvers.plots import pyplot, save_png
 from learnsolve.solvers.threads import available_cpus, pin_library_threads
 
 from .errors import BadInput
 from .interrupt import SignalGuard
 from .jobfile import FLOAT_TEXT, Job, apply_overrides, parse_scalar, read_yaml, set_dotted, validate
 from .params import Params
-from .report import pyplot, save_png
 from .rundir import write_atomic, write_csv, write_json
 from .runner import run_job
 

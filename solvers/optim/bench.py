@@ -9,7 +9,6 @@ the method ``solved`` the problem when the KKT residual ||(grad f + G'l, c)||_2 
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import time
@@ -22,10 +21,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import NonlinearConstraint, minimize
 
-from learnsolve.solvers.files import write_atomic, write_csv
+from learnsolve.solvers.files import write_csv
 from learnsolve.solvers.optim.nlp import NLP, Counted, least_squares_multipliers
 from learnsolve.solvers.optim.nlp import dense as _dense
 from learnsolve.solvers.optim.sketch_newton import sketch_newton
+from learnsolve.solvers.plots import pyplot, save_png
 
 LOG = logging.getLogger("learnsolve")
 
@@ -259,15 +259,10 @@ def rho_at(profile: Mapping[str, Any], solver: str, tau: float) -> float:
 
 def plot_profile(profile: Mapping[str, Any], path: Path, title: str) -> Path:
     """Step plot of rho_s(tau) against log2(tau), one line per solver; a PNG written atomically."""
-    import matplotlib  # optional plotting package, imported only to draw
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # after use("Agg"): no display needed
-
     grid = np.asarray(profile["tau"], dtype=np.float64)
     x = np.log2(grid)
     right = max(float(x[-1]) if x.size else 1.0, 1.0)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     for s, d in profile["solvers"].items():
         ax.step(np.append(x, right), np.append(d["rho"], d["rho"][-1] if len(d["rho"]) else 0.0),
                 where="post", lw=1.5, label=s)
@@ -278,12 +273,7 @@ def plot_profile(profile: Mapping[str, Any], path: Path, title: str) -> Path:
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(Path(path), buf.getvalue())
-    return Path(path)
+    return save_png(fig, path)
 
 
 # ------------------------------------------------------------------------------------------------
