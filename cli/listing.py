@@ -34,10 +34,9 @@ OTHER = {
     "train-dcdm": "a training file for learnsolve train dcdm (data, model, training, output)",
 }
 
-#: The linear solvers, which share one tolerance contract (learnsolve.solvers.linear's docstring).
-LINEAR_SOLVERS = ("cg", "sor", "kaczmarz", "dcdm")
+#: The contract the linear solvers share (learnsolve.solvers.linear's docstring).
 TOLERANCE = ("Linear solvers ({}) stop when ||b - Ax|| <= max(rtol ||b||, atol); defaults rtol 1e-8, "
-             "atol 0. sor's relative_to: r0 (its default) measures rtol against ||b - Ax0||.")
+             "atol 0; a solver's own rule is a named key (sor's relative_to).")
 
 
 def width() -> int:
@@ -221,7 +220,8 @@ def overview(cols: int) -> str:
     out += _two_columns([(e.name, e.summary) for e in PROBLEMS.values()], 2, cols)
     out += ["", "Solvers (solver.type)"]
     out += _two_columns([(e.name, e.summary) for e in SOLVERS.values()], 2, cols)
-    out.append(_wrap(TOLERANCE.format(", ".join(n for n in LINEAR_SOLVERS if n in SOLVERS)), 2, cols))
+    linear = [name for name, e in SOLVERS.items() if {"linear", "grid"} & set(e.forms)]
+    out.append(_wrap(TOLERANCE.format(", ".join(linear)), 2, cols))
     out += ["", "Other keys"]
     out += _two_columns(list(OTHER.items()), 2, cols)
     out += ["", "Bundled examples (learnsolve example NAME > job.yaml)"]
