@@ -20,6 +20,13 @@ from click.testing import CliRunner, Result
 
 from learnsolve.cli.main import cli
 
+# The test modules live in folders that mirror the package (tests/cli, tests/solvers/linear, ...,
+# tests/slow) without __init__.py files; each imports the shared helpers as ``from clihelpers import
+# ...``, so the tests folder itself goes on sys.path whatever pytest's import mode puts there.
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
 RUN_DIR_RE = re.compile(r"^(?P<name>.+)-(?P<stamp>\d{8}T\d{6})-(?P<hex>[0-9a-f]{6})$")
 """``<name>-<UTC yyyymmddTHHMMSS>-<6 hex>``, the run directory's name."""
 

@@ -18,7 +18,7 @@ import yaml
 from learnsolve.cli.errors import BadInput
 from learnsolve.cli.sweep import expand
 
-FAKE_SLURM = Path(__file__).parent / "fake_slurm"
+FAKE_SLURM = Path(__file__).parents[1] / "fake_slurm"  # tests/fake_slurm
 
 
 def sweep_job(tmp_path: Path, sweep: dict, **extra) -> Path:

@@ -11,7 +11,7 @@ from learnsolve.pde.optimization.pde_control import laplacian_2d, pde_control, p
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.optim.nlp import derivative_errors
 
-BREAST_CANCER = Path(__file__).parents[1] / "data" / "breast-cancer.svm"
+BREAST_CANCER = Path(__file__).parents[3] / "data" / "breast-cancer.svm"  # the package's data/
 
 
 def _check_derivatives(nlp, seed=1, tol=1e-6):

@@ -91,7 +91,7 @@ def test_a_breakdown_returns_the_good_iterate_it_passed(seed):
     assert np.linalg.norm(b - a @ res.x) == pytest.approx(res.residual_norm, rel=1e-9)
 
 
-BCSSTK01 = Path(__file__).parent / "data" / "bcsstk01.mtx"
+BCSSTK01 = Path(__file__).parents[2] / "data" / "bcsstk01.mtx"  # tests/data
 
 
 def test_ruge_stuben_setup_prints_nothing(capfd):
