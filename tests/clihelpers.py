@@ -8,6 +8,13 @@ from pathlib import Path
 from click.testing import Result
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_script(name: str) -> str:
+    """The README's Python script marked ``<!-- script: NAME -->``: the tests run what users read."""
+    after = README.read_text().split(f"<!-- script: {name} -->", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
 
 
 def bundled(name: str) -> Path:

@@ -129,3 +129,17 @@ def test_the_library_runs_without_the_app():
             "print(sorted(m for m in sys.modules if m.startswith('learnsolve.cli')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_readme_has_a_library_script_per_method_family():
+    # each runs in its family's test (tests/*/*/test_readme_*.py), from the README's own text
+    import re
+
+    from clihelpers import readme_script
+
+    marked = re.findall(r"<!-- script: (\w+) -->", (ROOT / "README.md").read_text())
+    assert sorted(marked) == ["flames", "learned", "linear", "optim", "tuning"]
+    for name in marked:
+        assert "learnsolve.cli" not in readme_script(name)
+    runners = {p.stem.removeprefix("test_readme_") for p in (ROOT / "tests").rglob("test_readme_*.py")}
+    assert runners == set(marked)

@@ -525,6 +525,9 @@ def test_default_threads_by_size():
 def test_a_users_omp_setting_caps_every_blas_pool(monkeypatch):
     from learnsolve.solvers.threads import pin_library_threads
 
+    # a copy of the environment: pin_library_threads also sets NUMBA_NUM_THREADS, which must not
+    # leak into later tests (Numba refuses a new value once its threads run)
+    monkeypatch.setattr(os, "environ", dict(os.environ))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -7,22 +7,11 @@ import contextlib
 import io
 
 import pytest
+from clihelpers import readme_script
 
 pytest.importorskip("torch")
 
-SCRIPT = """\
-from learnsolve.pde.flames import PinnConfig, SimplifiedFlame, solve_pinn, solve_reference
-
-flame = SimplifiedFlame()  # FlamePINN-1D Case 1: phi = 0.42, one-step chemistry, 1.5 mm domain
-ref = solve_reference(flame)  # shooting on s_L, then solve_bvp
-print(f"reference: {ref.status} ({ref.reason}), s_L = {ref.s_L:.6f} m/s, {ref.bvp_nodes} BVP nodes")
-
-cfg = PinnConfig(points=401, steps=300, lbfgs_steps=50)  # a short run: 300 Adam + 50 L-BFGS steps
-pinn = solve_pinn(flame, cfg)  # forward PINN; the reference is solved again and compared
-print(f"PINN: {pinn.status} ({pinn.reason}), s_L = {pinn.s_L:.6f} m/s, "
-      f"error {pinn.s_L_relative_error:.2%}, T L2 error {pinn.T_relative_l2:.2%}")
-print(pinn.message)
-"""
+SCRIPT = readme_script("flames")
 
 
 def test_readme_flames_script_runs_and_gives_its_numbers():

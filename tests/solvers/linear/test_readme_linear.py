@@ -3,27 +3,9 @@ numbers: learnsolve's cg takes scipy's iteration counts (same criterion, same M)
 
 import re
 
-README_SCRIPT = '''
-"""2D Poisson (128 x 128 interior points): learnsolve's cg without a preconditioner, with ic0 and
-with AMG, and SOR with Young's omega, against scipy.sparse.linalg.cg, all through the library."""
-import math
+from clihelpers import readme_script
 
-from learnsolve.pde.poisson import poisson
-from learnsolve.solvers import cg, make_preconditioner, scipy_cg_row, sor, young_omega
-
-problem = poisson(2, 128)  # matrix-free 5-point stencil, b = ones; problem.A.to_csr() assembles it
-A, b = problem.A, problem.b
-for name in ("none", "ic0", "amg"):
-    res = cg(A, b, rtol=1e-8, M=make_preconditioner(name, A))
-    print(f"cg {name:5s} {res.status} in {res.iterations:4d} iterations, "
-          f"||b - Ax||/||b|| = {res.relative_residual:.1e}")
-omega = young_omega(math.cos(math.pi / 129))  # Jacobi's spectral radius on this grid
-res = sor(A, b, omega=omega, rtol=1e-8)
-print(f"sor (omega {omega:.4f}) {res.status} in {res.iterations} sweeps")
-for name in ("none", "ic0", "amg"):  # scipy's cg, M: learnsolve's ic0, pyamg's V-cycle
-    row = scipy_cg_row(A.to_csr(), b, preconditioner=name, rtol=1e-8)
-    print(f"scipy cg {name:5s} {row['status']} in {row['iterations']:4d} iterations")
-'''
+README_SCRIPT = readme_script("linear")
 
 
 def test_readme_linear_script(capsys):

@@ -112,7 +112,7 @@ def test_ruge_stuben_setup_prints_nothing(capfd):
 @pytest.mark.parametrize("rhs", ["ones", "random"])
 def test_real_stiffness_matrix_matches_scipy_and_confirms_the_true_residual(precond, rhs):
     # bcsstk01 (condition number ~1e6): same iterations as scipy's cg with the same
-    # preconditioner (within 2 + 2%), and the true residual, not the recurrence, meets rtol
+    # preconditioner (within 2 + 2%, 5% past n), and the true residual, not the recurrence, meets rtol
     import scipy.sparse.linalg as spla
 
     from learnsolve.pde.matrix_market import matrix_market
@@ -126,7 +126,9 @@ def test_real_stiffness_matrix_matches_scipy_and_confirms_the_true_residual(prec
     _, info = spla.cg(a, b, rtol=1e-8, maxiter=10 * n, M=op,
                       callback=lambda xk: count.__setitem__(0, count[0] + 1))
     assert info == 0 and res.status == "converged", res.message
-    assert abs(res.iterations - count[0]) <= 2 + 0.02 * count[0]
+    # past n iterations (unpreconditioned: ~145 on n = 48) the count is set by rounding, and the
+    # summation order of a dot product (1 or 2 threads, scipy's BLAS) moves it by a few per cent
+    assert abs(res.iterations - count[0]) <= 2 + (0.02 if count[0] <= n else 0.05) * count[0]
     assert np.linalg.norm(b - a @ res.x) <= 1e-8 * np.linalg.norm(b)
 
 

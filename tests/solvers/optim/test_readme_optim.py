@@ -5,20 +5,20 @@ through the library (no learnsolve.cli)."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from clihelpers import readme_script
 
 from learnsolve.pde.optimization.pde_control import pde_control
 from learnsolve.solvers import kaczmarz, run_methods, sketch_newton
 from learnsolve.solvers.linear.operators import laplacian_csr
 
-SCRIPT = Path(__file__).with_name("readme_optim.py")
 
-
-def test_readme_script_runs_without_the_app():
-    code = (f"import runpy, sys; runpy.run_path({str(SCRIPT)!r}, run_name='__main__'); "
+def test_readme_script_runs_without_the_app(tmp_path):
+    script = tmp_path / "readme_optim.py"
+    script.write_text(readme_script("optim"))
+    code = (f"import runpy, sys; runpy.run_path({str(script)!r}, run_name='__main__'); "
             "print(sorted(m for m in sys.modules if m.startswith('learnsolve.cli')))")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-SCRIPT = '''\
-from learnsolve.pde.sequences import shifted_laplacian_sequence
-from learnsolve.solvers import relax
+from clihelpers import readme_script
 
-# 500 systems (10 x 10 Laplacian + c_t I, random shifts c_t): omega picked per system by ChebCB
-seq = shifted_laplacian_sequence(s=10, instances=500, seed=0)
-res = relax(seq, "sor", "chebcb", rtol=1e-8, seed=0,
-            comparators=["best-fixed", "instance-optimal"])
-print(res.status, res.total_iterations, "iterations")
-for name, b in res.baselines.items():
-    print(f"{name:17s} {b['total_iterations']:6d} iterations")
-print(f"tuned / best fixed omega:      {res.ratio_to_best_fixed:.3f}")
-print(f"tuned / instance-optimal omega: {res.ratio_to_instance_optimal:.3f}")
-'''
+SCRIPT = readme_script("tuning")
 
 
 def test_readme_script(capsys):
