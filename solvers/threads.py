@@ -44,14 +44,10 @@ def set_threads(n: int | None = None) -> int:
 
 
 SMALL_SYSTEM = 200_000
-"""Below this many unknowns a solve runs on one thread by default.
-
-Measured (CG on the 2D stencil, ms per iteration, 1 thread vs 2, on 2 cores shared with other jobs,
-load about 5): 4k unknowns 0.010 vs 0.20; 16k 0.038 vs 0.080; 65k 0.10 vs 0.17; 131k 0.77 vs 0.64;
-262k 1.56 vs 1.71; 524k 3.0 vs 3.3; 1M 4.5 vs 7.0. Waking and joining a thread team for each
-kernel of an iteration costs about 0.1 ms here, so below ~130k unknowns one thread is 2-20x faster;
-above, a one-thread iteration costs over 1 ms, the team's overhead is under 10% and, on a machine
-with idle cores, the memory bandwidth of more cores pays. The threshold sits between the two."""
+"""Below this many unknowns a solve runs on one thread by default: waking and joining a thread
+team for each kernel of an iteration costs more than a small system's whole iteration, while above
+it the memory bandwidth of more cores pays (the README's "Threads and compilation" has the
+measurements that put the threshold here)."""
 
 
 def default_threads(unknowns: int) -> int:

@@ -8,11 +8,10 @@ Importing this package fixes two things before any kernel is compiled:
 * threads do not spin: Numba's OpenMP layer, with libgomp's spin-wait cut to
   ``GOMP_SPINCOUNT=1000`` (a few microseconds) before an idle thread sleeps, falling back to
   the ``workqueue`` layer (which never spins) where OpenMP is missing; TBB is not used (it
-  spins). Measured on 2 cores, CG on a 64^2 grid: 0.016 ms/iteration with this setting, 0.19
-  ms with ``OMP_WAIT_POLICY=PASSIVE`` (every kernel launch then pays a futex wake-up), 0.3 ms
-  with workqueue. The short spin covers the gap between the kernels of one CG iteration, and
-  idle threads free their cores within microseconds for the neighbouring jobs of a shared
-  node. ``$NUMBA_THREADING_LAYER``, ``$OMP_WAIT_POLICY`` and ``$GOMP_SPINCOUNT`` win when set.
+  spins). The short spin covers the gap between the kernels of one CG iteration (a passive
+  wait makes every kernel launch pay a futex wake-up; the README's "Threads and compilation"
+  has the measurements), and idle threads free their cores within microseconds for the
+  neighbouring jobs of a shared node. ``$NUMBA_THREADING_LAYER``, ``$OMP_WAIT_POLICY`` and ``$GOMP_SPINCOUNT`` win when set.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from learnsolve.solvers.kernels import KERNEL_OPTIONS
 def matvec_dot(indptr, indices, data, p, q):  # pragma: no cover - compiled
     """q = A p; return p.q.
 
-    Indices are cast to unsigned so no negative-index wraparound test sits in the inner loop
-    (1.6x faster on a 5-point matrix); fastmath is off because vectorising 5-entry rows with
+    Indices are cast to unsigned so no negative-index wraparound test sits in the inner loop;
+    fastmath is off because vectorising 5-entry rows with
     gathers is slower than the scalar loop.
     """
     s = 0.0
