@@ -29,6 +29,7 @@ from pydantic import (
 from learnsolve import solvers as lib
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.files import write_csv
+from learnsolve.solvers.tuning import SETTINGS
 
 from .. import paths, tables
 from ..entry import Fit, ProblemType, SolverType, is_sequence
@@ -147,8 +148,9 @@ class GridSpec(Params):
         return np.linspace(self.lo, self.hi, self.count)
 
 
-TUNER_KEYS = {"tsallis-inf": (), "tsallis-inf-cb": ("bins",), "chebcb": ("degree", "gamma", "ridge")}
-"""The keys each tuner reads; the others are errors when given, and left out of job.yaml."""
+TUNER_KEYS = SETTINGS
+"""The keys each tuner reads (the library's list); the others are errors when given, and left out
+of job.yaml."""
 
 
 class TunerSpec(Params):

@@ -11,7 +11,8 @@ Importing this package fixes two things before any kernel is compiled:
   spins). The short spin covers the gap between the kernels of one CG iteration (a passive
   wait makes every kernel launch pay a futex wake-up; the README's "Threads and compilation"
   has the measurements), and idle threads free their cores within microseconds for the
-  neighbouring jobs of a shared node. ``$NUMBA_THREADING_LAYER``, ``$OMP_WAIT_POLICY`` and ``$GOMP_SPINCOUNT`` win when set.
+  neighbouring jobs of a shared node. ``$NUMBA_THREADING_LAYER``, ``$OMP_WAIT_POLICY`` and
+  ``$GOMP_SPINCOUNT`` win when set.
 """
 
 from __future__ import annotations

@@ -1,0 +1,6 @@
+"""Tuning omega over a sequence of systems: the bandits (bandits.py), their persistent state
+(state.py), a pass with its comparators (sequence.py, relax.py)."""
+
+SETTINGS = {"tsallis-inf": (), "tsallis-inf-cb": ("bins",), "chebcb": ("degree", "gamma", "ridge")}
+"""The tuners by name, with the settings each takes beyond its grid, context range and seed (here,
+apart from the Numba kernels, so a job schema can read it cheaply)."""

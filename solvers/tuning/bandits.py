@@ -21,6 +21,7 @@ import numpy as np
 
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.kernels import bandit as kernel
+from learnsolve.solvers.tuning import SETTINGS
 
 
 def tsallis_probabilities(losses: np.ndarray, eta: float, tol: float = 1e-13) -> np.ndarray:
@@ -227,10 +228,7 @@ class ChebCB(Tuner):
             self.coef = np.einsum("kij,kj->ki", self.gram_inv, self.moment)
 
 
-KINDS = ("tsallis-inf", "tsallis-inf-cb", "chebcb")
-
-SETTINGS = {"tsallis-inf": (), "tsallis-inf-cb": ("bins",), "chebcb": ("degree", "gamma", "ridge")}
-"""The settings each tuner takes beyond its grid, context range and seed."""
+KINDS = tuple(SETTINGS)
 
 
 def make_tuner(name: str, grid: Any, context_range: tuple[float, float] = (0.0, 1.0), seed: int = 0,
