@@ -15,11 +15,13 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from learnsolve.solvers.tuning import COMPARATORS
+
 from . import paths
 from .entry import Entry
 from .errors import BadInput
 from .params import Params
-from .registry import BASELINES, PROBLEMS, SOLVERS, cross_check
+from .registry import PROBLEMS, SOLVERS, cross_check
 
 
 class OutputSection(Params):
@@ -33,8 +35,8 @@ class JobSection(BaseModel):
     seed: int = Field(0, ge=0)
     problem: dict[str, Any]
     solver: dict[str, Any]
-    baselines: list[Literal[BASELINES]] = Field(  # type: ignore[valid-type]
-        default_factory=list, description="comparators for a sequence: " + ", ".join(BASELINES))
+    baselines: list[Literal[COMPARATORS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="comparators for a sequence: " + ", ".join(COMPARATORS))
     output: OutputSection = Field(default_factory=OutputSection)
     sweep: dict[str, Any] | None = Field(None, description="dotted keys -> lists (learnsolve sweep)")
     cluster: dict[str, Any] | None = Field(None, description="batch resources (learnsolve sweep)")

@@ -38,7 +38,6 @@ def sequence_types() -> list[str]:
 
 
 PROBLEMS, SOLVERS = _discover()
-BASELINES = ("best-fixed", "instance-optimal", "gauss-seidel", "cg")
 
 
 def _names(names: list[str]) -> str:

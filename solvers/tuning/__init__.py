@@ -4,3 +4,6 @@
 SETTINGS = {"tsallis-inf": (), "tsallis-inf-cb": ("bins",), "chebcb": ("degree", "gamma", "ridge")}
 """The tuners by name, with the settings each takes beyond its grid, context range and seed (here,
 apart from the Numba kernels, so a job schema can read it cheaply)."""
+
+COMPARATORS = ("best-fixed", "instance-optimal", "gauss-seidel", "cg")
+"""What a tuned pass can be compared with (:func:`~learnsolve.solvers.tuning.relax.relax`)."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from learnsolve.solvers.errors import InputError
 from learnsolve.solvers.result import Result
+from learnsolve.solvers.tuning import COMPARATORS
 from learnsolve.solvers.tuning.bandits import make_tuner
 from learnsolve.solvers.tuning.sequence import Report, baselines, make_solve, run_sequence
 from learnsolve.solvers.tuning.state import PersistentTuner
@@ -21,7 +22,6 @@ from learnsolve.solvers.tuning.state import PersistentTuner
 LOG = logging.getLogger("learnsolve")
 
 METHODS = ("sor", "ssor-pcg", "cg")
-COMPARATORS = ("best-fixed", "instance-optimal", "gauss-seidel", "cg")
 DEFAULT_GRID = np.linspace(1.0, 1.95, 20)
 """The omegas of the comparators (and of a tuner named without a grid)."""
 
