@@ -8,10 +8,14 @@ import io
 import json
 import os
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+BUILTIN = "builtin:"
+"""How jobs and scripts name a file bundled in ``learnsolve.data``: ``builtin:NAME``."""
 
 
 def write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
@@ -84,3 +88,18 @@ def save_torch(path: Path, payload: Any) -> None:
     buf = io.BytesIO()
     torch.save(payload, buf)
     write_atomic(path, buf.getvalue(), durable=False)
+
+
+def data_file(name: str) -> Path:
+    """A file bundled in ``learnsolve.data``."""
+    return Path(str(resources.files("learnsolve.data").joinpath(name)))
+
+
+def resolve(value: str | Path, base_dir: Path | None = None) -> Path:
+    """A path as written in a job or a script: ``builtin:NAME`` (bundled data), or relative to
+    ``base_dir`` (a job file's folder) when given."""
+    value = str(value)
+    if value.startswith(BUILTIN):
+        return data_file(value[len(BUILTIN):])
+    p = Path(value).expanduser()
+    return p if p.is_absolute() or base_dir is None else base_dir / p

@@ -10,7 +10,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from learnsolve.solvers.errors import InputError
-from learnsolve.solvers.learned.models import BUILTIN, model_file
+from learnsolve.solvers.files import BUILTIN
+from learnsolve.solvers.learned.models import model_file
 from learnsolve.solvers.result import Result
 from learnsolve.solvers.threads import set_threads
 

@@ -3,12 +3,11 @@ model files named in a job or a script (no torch here: a job's model is checked 
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from learnsolve.solvers.errors import InputError
+from learnsolve.solvers.files import BUILTIN, resolve
 
-BUILTIN = "builtin:"
 BUILTIN_MODELS = {"dcdm2d": "dcdm2d.pt", "dcdm3d": "dcdm3d.pt"}
 
 
@@ -18,11 +17,8 @@ def model_file(name_or_path: str | Path, base: Path | None = None) -> Path:
     file is an :class:`InputError` naming ``model``."""
     value = str(name_or_path)
     if value.startswith(BUILTIN):
-        name = value[len(BUILTIN):]
-        path = Path(str(resources.files("learnsolve.data").joinpath(BUILTIN_MODELS.get(name, name))))
-    else:
-        path = Path(value).expanduser()
-        path = path if path.is_absolute() or base is None else base / path
+        value = BUILTIN + BUILTIN_MODELS.get(value[len(BUILTIN):], value[len(BUILTIN):])
+    path = resolve(value, base)
     if not path.is_file():
         bundled = ", ".join(BUILTIN + k for k in BUILTIN_MODELS)
         raise InputError(f"no model file at {path} (bundled: {bundled})", "model")
