@@ -1,5 +1,6 @@
-"""Registries of problem and solver types: each entry's pydantic parameter model and the library
-call that builds (problem) or runs (solver) it. A job's ``problem.type``/``solver.type`` pick one.
+"""Linear systems in the app: the ``poisson`` and ``matrix-market`` problems and the ``cg`` and
+``sor`` solvers (on one system, or on a sequence with a fixed or tuned omega): their schemas and
+their adapters to the library (run, checks, progress line, bench table).
 
 Paths in parameters are resolved against the job file's folder (validation context
 ``base_dir``) and must exist; ``builtin:NAME`` names a file bundled in ``learnsolve.data``.

@@ -1,0 +1,2 @@
+"""Learned methods: the Deep Conjugate Direction Method, its network and model files, its training
+and its bench."""
