@@ -35,7 +35,7 @@ _EXPORTS = {
     "sketch_newton": "optim.sketch_newton", "NLP": "optim.nlp", "SketchSolver": "optim.sketch",
     "bench_problems": "optim.bench", "run_methods": "optim.bench", "performance_profile": "optim.bench",
     "kaczmarz": "linear.kaczmarz", "check_kaczmarz": "linear.kaczmarz",
-    "scipy_cg": "linear.reference",
+    "scipy_cg": "linear.reference", "gmres": "linear.nonsymmetric", "bicgstab": "linear.nonsymmetric",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -27,7 +27,7 @@ def check_symmetric(a: Any, source: str = "matrix", param: str | None = None) ->
     """InputError when ``a`` (a scipy sparse matrix or dense array) is not symmetric, as CG needs."""
     if not is_symmetric(a):
         raise InputError(f"{source}: matrix is not symmetric; CG needs a symmetric positive definite "
-                         "matrix", param)
+                         "matrix (for a nonsymmetric one: gmres or bicgstab)", param)
 
 
 def first_bad_row(d: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> int | None:

@@ -365,7 +365,7 @@ def _fuzz_cases(d: Path) -> dict[str, Any]:
         "no-solver": ({"problem": poisson}, []),
         "no-type": ({"problem": {"n": 8}, "solver": {"type": "cg"}}, []),
         "unknown-problem": ({"problem": {"type": "heat"}, "solver": {"type": "cg"}}, []),
-        "unknown-solver": ({"problem": poisson, "solver": {"type": "gmres"}}, []),
+        "unknown-solver": ({"problem": poisson, "solver": {"type": "minres"}}, []),
         "unknown-top-key": ({"problem": poisson, "solver": {"type": "cg"}, "extra": 1}, []),
         "n-negative": ({"problem": {**poisson, "n": -4}, "solver": {"type": "cg"}}, []),
         "n-huge": ({"problem": {**poisson, "n": 10**30}, "solver": {"type": "cg"}}, []),
