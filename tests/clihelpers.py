@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -32,3 +36,17 @@ def error_line(result: Result) -> str:
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert len(lines) == 1, f"expected exactly one line on stderr, got {lines}"
     return lines[0]
+
+
+def one_thread_env() -> dict[str, str]:
+    """The environment for a learnsolve subprocess pinned to one thread."""
+    return {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def wait_until(predicate: Callable[[], bool], proc: subprocess.Popen, limit: float = 60.0) -> None:
+    """Poll ``predicate`` while ``proc`` runs; fail when it ends first or after ``limit`` s."""
+    t = time.monotonic()
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t < limit, "timed out"
+        time.sleep(0.05)

@@ -8,10 +8,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import pytest
-from clihelpers import bundled, error_line, sets
+from clihelpers import bundled, error_line, one_thread_env, sets, wait_until
 
 torch = pytest.importorskip("torch")
 
@@ -20,18 +19,6 @@ from learnsolve.pde.flames.pinn import PinnConfig, train_pinn  # noqa: E402
 
 TINY_PINN = ["solver.width=8", "solver.depth=2", "solver.points=101", "solver.warmup_steps=20",
              "solver.reference=false"]
-
-
-def _env():
-    return {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-
-
-def _wait_for(predicate, proc, limit=60.0):
-    t = time.monotonic()
-    while not predicate():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() - t < limit, "timed out"
-        time.sleep(0.05)
 
 
 def test_pinn_checkpoint_of_another_network_is_exit_2(run_cli, tmp_path):
@@ -175,7 +162,8 @@ def test_pinn_killed_in_lbfgs_by_sigterm_resumes_to_the_end(cli_argv, run_cli, r
     assert straight["metrics"]["lbfgs_iterations"] == 200
     killed_out = tmp_path / "killed"
     proc = subprocess.Popen([*cli_argv, "run", str(bundled("flame-pinn-forward")), "--out", str(killed_out),
-                             "-q", *small], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+                             "-q", *small], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=one_thread_env())
 
     def in_lbfgs():
         for ck in killed_out.glob("*/checkpoint.pt"):
@@ -185,7 +173,7 @@ def test_pinn_killed_in_lbfgs_by_sigterm_resumes_to_the_end(cli_argv, run_cli, r
                 return False
         return False
 
-    _wait_for(in_lbfgs, proc)
+    wait_until(in_lbfgs, proc)
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=30) == 143, proc.communicate()
     run_dir = runs.find(killed_out)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 
 import numpy as np
 import pytest
 import yaml
-from clihelpers import bundled, error_line, sets
+from clihelpers import bundled, error_line, one_thread_env, sets, wait_until
 
 torch = pytest.importorskip("torch")
 
@@ -34,18 +33,6 @@ class Evil:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
-
-
-def _env():
-    return {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-
-
-def _wait_for(predicate, proc, limit=60.0):
-    t = time.monotonic()
-    while not predicate():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() - t < limit, "timed out"
-        time.sleep(0.05)
 
 
 def test_crafted_checkpoints_run_no_code_and_exit_2(run_cli, write_job, tmp_path):
@@ -103,9 +90,9 @@ def test_sigterm_while_the_training_data_is_made_is_143_and_one_line(cli_argv, w
     err = tmp_path / "stderr.txt"
     with open(err, "w") as fh:
         proc = subprocess.Popen([*cli_argv, "train", "dcdm", str(many)], stdout=subprocess.PIPE,
-                                stderr=fh, env=_env())
+                                stderr=fh, env=one_thread_env())
         # the estimate comes after the first timed layouts: data generation is under way, logged
-        _wait_for(lambda: "training data: about" in err.read_text(), proc)
+        wait_until(lambda: "training data: about" in err.read_text(), proc)
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=30) == 143
     lines = err.read_text().splitlines()
@@ -120,8 +107,8 @@ def test_training_killed_by_sigterm_resumes_to_the_same_loss(cli_argv, run_cli, 
     killed_out = tmp_path / "killed"
     job = write_job({**TINY_TRAIN, "output": {"dir": str(killed_out)}}, name="killed")
     proc = subprocess.Popen([*cli_argv, "train", "dcdm", str(job), "-q"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=_env())
-    _wait_for(lambda: any(killed_out.glob("*/checkpoint.pt")), proc)
+                            stderr=subprocess.PIPE, env=one_thread_env())
+    wait_until(lambda: any(killed_out.glob("*/checkpoint.pt")), proc)
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=30) == 143, proc.communicate()
     (run_dir,) = killed_out.iterdir()
