@@ -265,13 +265,13 @@ def validate(data: dict[str, Any], source: Path | None) -> Job:
     if clash:
         raise BadInput(f"{where}: {clash[0]}: {clash[1]}")
     name = top.name or (source.stem if source else "job")
-    out_dir = os.path.abspath(paths.resolve(top.output.dir, _out_base(source)))
+    out_dir = os.path.abspath(paths.resolve(top.output.dir, out_base(source)))
     output = top.output.model_copy(update={"dir": out_dir})
     return Job(name, top.seed, sections["problem"], sections["solver"], output, source,
                list(top.baselines), top.sweep)
 
 
-def _out_base(source: Path | None) -> Path:
+def out_base(source: Path | None) -> Path:
     """What a relative output.dir is relative to: the job file's folder, except for a bundled
     example run in place (its folder is inside the installed package), whose runs go to the cwd."""
     if source is None:

@@ -45,6 +45,10 @@ def reports_bad_input(fn: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             click.echo(f"learnsolve: error: {exc}", err=True)
             sys.exit(EXIT_BAD_INPUT)
+        except OSError as exc:  # a file the command could not read or write, whatever the phase
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"learnsolve: error: {exc.strerror or exc}{where}", err=True)
+            sys.exit(EXIT_RUNTIME)
 
     return wrapper
 
@@ -259,7 +263,8 @@ def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: in
     from .jobfile import load_job
     from .progress import setup_logging
 
-    _check_bench_out(out)
+    if out is not None:
+        _check_new_file(out, "--out")
     spec = load_job(job, overrides)
     setup_logging(None, quiet)  # a line per method and run on stderr as the bench goes
     with stops_on_signal("bench interrupted", remove=[out]):
@@ -267,17 +272,15 @@ def bench(job: Path, overrides: tuple[str, ...], threads: int | None, repeat: in
                   methods=[m.strip() for m in methods.split(",") if m.strip()] if methods else None)
 
 
-def _check_bench_out(out: Path | None) -> None:
-    """A CSV that could not be written is known now, not after minutes of benchmarking."""
-    if out is None:
-        return
-    if out.exists():
-        raise BadInput(f"{out}: exists; choose a new file name")
-    folder = out.parent if str(out.parent) else Path(".")
+def _check_new_file(path: Path, option: str) -> None:
+    """A file an option names that could not be written is known now, not after the work."""
+    if path.exists():
+        raise BadInput(f"{path}: exists; choose a new file name")
+    folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise BadInput(f"--out {out}: folder {folder} does not exist")
+        raise BadInput(f"{option} {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise BadInput(f"--out {out}: folder {folder} is not writable")
+        raise BadInput(f"{option} {path}: folder {folder} is not writable")
 
 
 @cli.group(cls=OneLineUsageGroup)
@@ -341,9 +344,16 @@ def sweep(job: Path, overrides: tuple[str, ...], out: Path | None, dry_run: bool
     written) and the sweep exits 130/143; rerunning it resumes.
     """
     from . import sweep as sw  # deferred: --help imports none of this
+    from .rundir import check_writable
 
     _check_sweep_options(index, executor, scheduler, scheduler_file, emit_sbatch, emit_pbs)
     spec = sw.load_sweep(job, overrides, out)
+    for target in (emit_sbatch, emit_pbs):
+        if target not in (None, "-"):
+            _check_new_file(Path(target), "--emit-sbatch" if target == emit_sbatch else "--emit-pbs")
+    why = check_writable(spec.out)
+    if why and not dry_run:
+        raise BadInput(f"--out: {why}" if out else f"{job}: output.dir: {why}")
     if dry_run:
         click.echo(f"# {spec.directory}", err=True)
         for p in spec.points:
@@ -352,8 +362,6 @@ def sweep(job: Path, overrides: tuple[str, ...], out: Path | None, dry_run: bool
     for kind, target in (("slurm", emit_sbatch), ("pbs", emit_pbs)):
         if target is not None:
             text = sw.batch_script(spec, kind, overrides)
-            if target != "-" and Path(target).exists():
-                raise BadInput(f"{target}: exists; choose a new file name")
             spec.directory.mkdir(parents=True, exist_ok=True)  # the batch system writes its logs there
             if target == "-":
                 click.echo(text, nl=False)

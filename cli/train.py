@@ -22,13 +22,13 @@ from learnsolve.pde.obstacles import obstacle_laplacian, obstacle_mask
 from learnsolve.solvers.devices import torch_device
 from learnsolve.solvers.errors import InputError
 
-from . import __version__
+from . import __version__, paths
 from .errors import BadInput
 from .interrupt import SignalGuard
-from .jobfile import apply_overrides, read_yaml, schema_error
+from .jobfile import apply_overrides, out_base, read_yaml, schema_error
 from .params import Params
 from .progress import LOG, setup_logging
-from .rundir import create_run_dir, utc_now, write_atomic, write_csv, write_json, write_yaml
+from .rundir import check_writable, create_run_dir, utc_now, write_atomic, write_csv, write_json, write_yaml
 from .types.linear import ObstacleSpec
 
 
@@ -201,6 +201,10 @@ def _prepare(job: TrainJob, source: Path, resume: Path | None, quiet: bool, stag
         target = source.parent / target
     if target is not None and target.exists():
         raise BadInput(f"{source}: output.model: {target} exists; choose a new file name")
+    parent = paths.resolve(job.output.dir, out_base(source))  # as a job's output.dir
+    why = check_writable(parent)
+    if why:
+        raise BadInput(f"{source}: output.dir: {why}")
     started = utc_now()
     t = job.training
     try:
@@ -227,7 +231,7 @@ def _prepare(job: TrainJob, source: Path, resume: Path | None, quiet: bool, stag
         key = "--resume" if exc.param == "resume" else f"{source}: data.{exc.param or 'obstacles'}"
         raise BadInput(f"{key}: {exc}") from None
     data_s = time.perf_counter() - t0
-    run_dir = create_run_dir(Path(job.output.dir), job.name, started)
+    run_dir = create_run_dir(parent, job.name, started)
     return _Prepared(net, layouts, device, target, resume, run_dir, t0, data_s)
 
 

@@ -84,10 +84,7 @@ def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 
     run.history.append(beta)
     status, reason, message = "max_iterations", "maxiter", f"not converged in {run.maxiter} iterations"
     try:
-        while beta > run.tol and run.k < run.maxiter:
-            if not math.isfinite(beta):
-                status, reason, message = "diverged", "nan", "non-finite residual"
-                break
+        while math.isfinite(beta) and beta > run.tol and run.k < run.maxiter:
             V[0] = r / beta
             g[:] = 0.0
             g[0] = beta
@@ -117,7 +114,9 @@ def gmres(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float = 
             H[:] = 0.0
             r = run.residual(run.x)
             beta = float(np.linalg.norm(r))
-        if beta <= run.tol:
+        if not math.isfinite(beta):
+            status, reason, message = "diverged", "nan", f"non-finite residual after {run.k} iterations"
+        elif beta <= run.tol:
             status, reason = "converged", "rtol" if run.tol > atol else "atol"
             message = f"||b - Ax|| = {beta:.3e} <= {run.tol:.3e} after {run.k} iterations"
     except KeyboardInterrupt:
@@ -149,9 +148,13 @@ def bicgstab(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float
         while run.k < run.maxiter:
             if rnorm <= run.tol:
                 true = float(np.linalg.norm(run.residual(run.x)))
-                if true <= run.tol or replacements >= 5:
+                if true <= run.tol:
                     status, reason = "converged", "rtol" if run.tol > atol else "atol"
                     message = f"||b - Ax|| = {true:.3e} <= {run.tol:.3e} after {run.k} iterations"
+                    break
+                if replacements >= 5:
+                    status, reason = "breakdown", "stagnation"
+                    message = f"rounding: ||b - Ax|| = {true:.3e} stays above {run.tol:.3e}"
                     break
                 # rounding: restart from the true residual (a fresh shadow vector too)
                 r, replacements = run.residual(run.x), replacements + 1
@@ -169,7 +172,12 @@ def bicgstab(A: Any, b: np.ndarray, x0: np.ndarray | None = None, *, rtol: float
             p = r + (rho / rho_old) * (alpha / omega) * (p - omega * v)
             phat = run.precondition(p)
             v = run.op @ phat
-            alpha = rho / float(rhat @ v)
+            rv = float(rhat @ v)
+            if rv == 0.0 or not math.isfinite(rv):
+                status, reason, message = "breakdown", "rho", \
+                    f"BiCGStab broke down after {run.k} iterations (use gmres)"
+                break
+            alpha = rho / rv
             s = r - alpha * v
             shat = run.precondition(s)
             t = run.op @ shat

@@ -78,3 +78,12 @@ def test_statuses_atol_x0_and_restart():
     for restart in (1, 5, 60):  # any restart length converges here (GMRES(1) is minimal residual)
         res = gmres(a, b, restart=restart)
         assert res.converged and res.metrics["restart"] == restart
+
+
+def test_breakdowns_and_nans_are_named_not_raised_or_hidden():
+    swap = sp.csr_matrix(np.array([[0.0, 1.0], [1.0, 0.0]]))  # rhat . A p = 0 at the first step
+    res = bicgstab(swap, np.array([1.0, 0.0]))
+    assert res.status == "breakdown" and res.reason == "rho"
+    bad = np.array([np.nan, 1.0, 1.0])
+    for solve in (gmres, bicgstab):
+        assert solve(sp.identity(3, format="csr") * 2.0, bad).status == "diverged"

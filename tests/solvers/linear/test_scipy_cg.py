@@ -29,3 +29,14 @@ def test_scipy_cg_statuses_and_x0():
     cold = scipy_cg(p.A, p.b, rtol=1e-8)
     assert warm.converged and warm.iterations < cold.iterations
     assert warm.residual_norms[0] < 1e-3 * np.linalg.norm(p.b)
+
+
+def test_scipy_cg_says_converged_only_when_the_true_residual_meets_the_tolerance():
+    from scipy.linalg import hilbert
+
+    a = hilbert(12)  # condition ~1e16: scipy's recurrence meets 1e-13 where the true residual cannot
+    res = scipy_cg(a, np.ones(12), rtol=1e-13, maxiter=2000)
+    if res.status == "converged":
+        assert res.relative_residual <= 1e-13
+    else:
+        assert res.status in ("breakdown", "max_iterations") and res.relative_residual > 1e-13
