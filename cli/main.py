@@ -232,7 +232,8 @@ def report(run_dirs: tuple[Path, ...], no_plot: bool) -> None:
     with stops_on_signal("report interrupted"):
         try:
             report_runs(list(run_dirs), plot=not no_plot)
-        except (TypeError, AttributeError, KeyError, IndexError) as exc:  # a hand-edited result.json
+        # a hand-edited result.json: values of types or ranges learnsolve does not write
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
             raise BadInput(f"a result.json among {', '.join(map(str, run_dirs))[:200]} holds values "
                            f"learnsolve does not write ({type(exc).__name__}: {exc})") from None
 

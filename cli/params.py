@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, model_validator
@@ -31,6 +32,7 @@ class Tolerance(Params):
 def _existing_file(value: str, info: ValidationInfo) -> str:
     base = (info.context or {}).get("base_dir")
     p = paths.resolve(value, base)
+    usable_path(p)
     if p.is_dir():
         raise ValueError(f"is a directory, not a file: {p}")
     if not p.is_file():
@@ -38,6 +40,14 @@ def _existing_file(value: str, info: ValidationInfo) -> str:
     if not os.access(p, os.R_OK):
         raise ValueError(f"permission denied (not readable): {p}")
     return value if value.startswith(paths.BUILTIN) else str(p.resolve())
+
+
+def usable_path(p: Path) -> None:
+    """ValueError (a schema error) for a path the OS refuses to look at: too long, a loop, ..."""
+    try:
+        p.exists()
+    except OSError as exc:
+        raise ValueError(f"cannot use this path: {exc.strerror} ({str(p)[:60]}...)") from None
 
 
 InputFile = Annotated[str, AfterValidator(_existing_file)]

@@ -283,9 +283,11 @@ def point_status(folder: Path) -> dict[str, Any] | None:
     results = sorted(found, key=lambda p: p.stat().st_mtime)
     for path in reversed(results):
         try:
-            return json.loads(path.read_text())
+            record = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
+        if isinstance(record, dict):  # a hand-edited file of another shape counts as none
+            return record
     return None
 
 
@@ -295,9 +297,10 @@ def is_finished(folder: Path) -> bool:
 
 def _status(path: Path) -> str | None:
     try:
-        return json.loads(path.read_text()).get("status")
+        record = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+    return record.get("status") if isinstance(record, dict) else None
 
 
 def unfinished(sweep: Sweep) -> list[Point]:
@@ -785,9 +788,12 @@ def gather(sweep_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
             point = json.loads((folder / "point.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise BadInput(f"{folder / 'point.json'}: cannot read: {exc}") from None
+        if not (isinstance(point, dict) and isinstance(point.get("values"), dict)
+                and isinstance(point.get("index"), int)):
+            raise BadInput(f"{folder / 'point.json'}: not a learnsolve point (index and values expected)")
         keys = keys or list(point["values"])
         rec = point_status(folder) or {}
-        t = rec.get("timings", {})
+        t = rec.get("timings") if isinstance(rec.get("timings"), dict) else {}
         rows.append({"index": point["index"], **point["values"], "status": rec.get("status", "pending"),
                      "iterations": rec.get("iterations"), "relative_residual": rec.get("relative_residual"),
                      "setup_s": t.get("setup_s"), "solve_s": t.get("solve_s"), "total_s": t.get("total_s"),

@@ -17,7 +17,7 @@ from learnsolve.solvers.result import Result
 from .. import paths, tables
 from ..entry import Fit, ProblemType, SolverType
 from ..errors import BadInput
-from ..params import InputFile, Params
+from ..params import InputFile, Params, usable_path
 from ..progress import console
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class FlameParams(Params):
     def _mechanism_file(cls, value: str, info: ValidationInfo) -> str:
         """A file next to the job becomes an absolute path; other names are Cantera's to find."""
         path = paths.resolve(value, (info.context or {}).get("base_dir"))
+        usable_path(path)
         return str(path.resolve()) if path.is_file() else value
 
     @model_validator(mode="after")
@@ -173,6 +174,7 @@ class PinnParams(Params):
         if value is None:
             return None
         path = paths.resolve(value, (info.context or {}).get("base_dir"))
+        usable_path(path)
         if path.is_dir():
             path = path / "checkpoint.pt"
         if not path.is_file():

@@ -17,7 +17,7 @@ from .. import paths, tables
 from ..entry import ProblemType, SolverType
 from ..errors import BadInput
 from ..params import InputFile, Params
-from ..rundir import create_run_dir, utc_now
+from ..rundir import check_writable, create_run_dir, utc_now
 from .linear import describe_residual
 
 CUTEST_SETS = ("paper",)
@@ -179,6 +179,9 @@ def _bench_nlp(job: Any, load: Callable[[], Any], threads: int | None, repeat: i
     )
 
     p = job.solver
+    why = check_writable(Path(job.output.dir))  # the bench's folder goes there: known before the work
+    if why:
+        raise BadInput(f"{job.source}: output.dir: {why}")
     if methods is None:
         methods = [f"sketch-newton:{p.sketch.method}", *(["sketch-newton:exact"] if p.sketch.method != "exact"
                                                          else []), *SCIPY_METHODS,
