@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -141,17 +140,20 @@ def test_result_json_that_does_not_fit_leaves_no_temp_file(tmp_path, tmpfs):
     assert tree(disk) == []
 
 
-def test_a_problem_too_big_for_memory_is_refused_at_once(run_cli, write_job, tmp_path):
+def test_a_problem_too_big_for_memory_is_refused_at_once(run_cli, write_job, tmp_path, monkeypatch):
+    import learnsolve.pde.poisson
+
+    def never(*args, **kwargs):  # refused from the sizes: the problem is never built
+        raise AssertionError("the problem was built")
+
+    monkeypatch.setattr(learnsolve.pde.poisson, "poisson", never)
     job = write_job({"problem": {"type": "poisson", "dim": 3, "n": 1500}, "solver": {"type": "cg"}})
-    t = time.perf_counter()
     result = run_cli("run", job, "--out", tmp_path / "out")
-    elapsed = time.perf_counter() - t
     assert result.exit_code == 2
     line = error_line(result)
     assert "job.yaml: problem: too big" in line, line
     assert f"needs ~{1500**3 * 56 / 2**30:.1f} GiB" in line, line  # b and six CG vectors
     assert not (tmp_path / "out").exists()
-    assert elapsed < 30  # refused from the sizes, not after building (generous: a shared machine)
 
 
 def test_memory_estimate_counts_the_vectors_and_the_matrix():

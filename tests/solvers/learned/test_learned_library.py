@@ -65,3 +65,4 @@ def test_training_data_and_training_are_seeded_and_return_a_result():
     assert res.status == "max_iterations" and res.reason == "target_loss" and res.iterations == 5
     assert res.steps == 5 and np.isfinite(res.loss) and res.resumed_from is None
     assert isinstance(res.x, DCDMNet) and res.history["step"] == [5]
+    # that it learns (the loss falls by 10% in 200 steps) is test_dcdm.py's end-to-end training test
