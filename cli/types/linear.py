@@ -246,7 +246,7 @@ class CGParams(Tolerance):
                                "after a residual replacement at the rounding limit; 0 disables")
 
 
-def _check_symmetric(problem: Any) -> None:
+def check_symmetric_problem(problem: Any) -> None:
     """CG needs a symmetric matrix: check assembled ones (stencils are symmetric by construction)."""
     if isinstance(getattr(problem, "A", None), lib.CsrOperator):
         lib.check_symmetric(problem.A.a, problem.info.get("path", "matrix"),
@@ -273,7 +273,7 @@ def _check_tuner_state(omega: Any) -> None:
 def _check_cg(problem: Any, p: CGParams) -> None:
     """What the preconditioner's set-up would reject, found before any run directory exists."""
     _check_tuner_state(p.omega)
-    _check_symmetric(problem)
+    check_symmetric_problem(problem)
     if p.preconditioner != "none":
         _diagonal(problem, lambda d: d > 0, f"{p.preconditioner} needs a positive diagonal "
                   "(the matrix is not symmetric positive definite)", "solver.preconditioner")

@@ -20,8 +20,6 @@ from ..params import InputFile, Params
 from ..rundir import check_writable, create_run_dir, utc_now
 from .linear import describe_residual
 
-CUTEST_SETS = ("paper",)
-
 # ---------------------------------------------------------------- problems
 
 

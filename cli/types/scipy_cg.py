@@ -12,7 +12,7 @@ from learnsolve import solvers as lib  # its names load lazily: no Numba until a
 
 from ..entry import SolverType
 from ..params import Tolerance
-from .linear import describe_residual
+from .linear import check_symmetric_problem, describe_residual
 
 
 class ScipyCGParams(Tolerance):
@@ -22,12 +22,6 @@ class ScipyCGParams(Tolerance):
     maxiter: int | None = Field(None, ge=1, description="default 10 n, scipy's")
     preconditioner: Literal["none", "jacobi", "ssor", "ic0", "amg"] = Field(
         "none", description="M as a scipy user passes it (ssor, ic0: learnsolve's; amg: pyamg's V-cycle)")
-
-
-def _check(problem: Any, p: ScipyCGParams) -> None:
-    if isinstance(problem.A, lib.CsrOperator):
-        lib.check_symmetric(problem.A.a, problem.info.get("path", "matrix"),
-                            "path" if "path" in problem.info else None)
 
 
 def _run(problem: Any, p: ScipyCGParams, callback: Callable[..., None] | None = None, job: Any = None,
@@ -40,5 +34,6 @@ def _run(problem: Any, p: ScipyCGParams, callback: Callable[..., None] | None = 
 RANK = 5
 TYPES = [
     SolverType("scipy-cg", ScipyCGParams, "scipy.sparse.linalg.cg, the reference beside cg", ("linear",),
-               run=_run, check=_check, describe=describe_residual),
+               run=_run, check=lambda problem, p: check_symmetric_problem(problem),
+               describe=describe_residual),
 ]

@@ -101,7 +101,7 @@ def cg(
     * ``interrupted`` - KeyboardInterrupt during the iteration; the history so far is kept.
 
     A run that does not converge returns the best iterate it saw (the one with the smallest true
-    residual among x0, the checked iterates and the last one; ``info['best_iteration']``), not
+    residual among x0, the checked iterates and the last one; ``metrics['best_iteration']``), not
     the last. ``residual_norm`` is always ||b - A x|| recomputed for the returned x, and every
     message quotes true residuals.
     """

@@ -46,13 +46,3 @@ def check_diagonal(A: Any, test: Callable[[np.ndarray], np.ndarray], what: str,
         raise InputError(f"{what}; row {row} has {d[row]:g}", param)
 
 
-def check_positive_diagonal(A: Any, what: str = "the matrix needs a positive diagonal",
-                            param: str | None = None) -> None:
-    """A positive diagonal, as jacobi, ssor, ic0 and amg need (and every SPD matrix has)."""
-    check_diagonal(A, lambda d: d > 0, what, param)
-
-
-def check_nonzero_diagonal(A: Any, what: str = "SOR needs a nonzero diagonal",
-                           param: str | None = None) -> None:
-    """A nonzero diagonal, as SOR needs."""
-    check_diagonal(A, lambda d: d != 0, what, param)

@@ -154,11 +154,6 @@ def _each(phase: str, instances: Sequence[InstanceLike], f: Callable[[int, Insta
             report(phase, t + 1, len(instances))
 
 
-def grid_iterations(instances: Sequence[InstanceLike], solve: Solve, grid: np.ndarray) -> np.ndarray:
-    """iterations[k, t] of omega = grid[k] on instance t (every omega on every instance)."""
-    return np.array([[solve(inst, w).iterations for inst in instances] for w in grid])
-
-
 def _golden_min(f: Callable[[float], int], lo: float, hi: float, evals: int) -> tuple[float, int]:
     """Golden-section search of an integer-valued f on [lo, hi]; best point seen."""
     g = (np.sqrt(5.0) - 1.0) / 2.0
@@ -197,20 +192,6 @@ def _optimal_one(inst: InstanceLike, solve: Solve, grid: np.ndarray, young: bool
     lo, hi = grid[max(k - 1, 0)], min(grid[min(k + 1, grid.size - 1)], 1.999)
     w, it = _golden_min(lambda w: solve(inst, w).iterations, lo, hi, evals)
     return (w, it) if it < column[k] else (float(grid[k]), int(column[k]))
-
-
-def instance_optimal(instances: Sequence[InstanceLike], solve: Solve, grid: np.ndarray, method: str,
-                     grid_iters: np.ndarray | None = None, evals: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """(omegas, iterations) of the instance-optimal policy.
-
-    For SOR on a consistently ordered matrix with known Jacobi radius beta: Young's omega
-    2 / (1 + sqrt(1 - beta^2)). Otherwise a 1D search per instance: the best grid omega, refined
-    by golden section between its neighbours on the grid.
-    """
-    young = _uses_young(instances, method)
-    pairs = [_optimal_one(inst, solve, grid, young, None if grid_iters is None else grid_iters[:, t], evals)
-             for t, inst in enumerate(instances)]
-    return np.array([w for w, _ in pairs]), np.array([it for _, it in pairs], dtype=np.int64)
 
 
 def baselines(instances: Sequence[InstanceLike], method: str, grid: np.ndarray, names: Sequence[str],
