@@ -18,21 +18,13 @@ from learnsolve.solvers.linear.operators import CsrOperator, StencilLaplacian
 from learnsolve.solvers.threads import default_threads, set_threads
 
 from .environment import environment
-from .errors import EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, EXIT_RUNTIME, BadInput, RunFailed
+from .errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_RUNTIME, BadInput, RunFailed, exit_code_for
 from .interrupt import SignalGuard
 from .jobfile import Job
 from .progress import LOG, Progress, log_to_file, setup_logging
 from .registry import PROBLEMS, SOLVERS
 from .report import plot_profile
 from .rundir import check_writable, create_run_dir, utc_now, write_csv, write_json, write_npz, write_yaml
-
-
-def exit_code_for(status: str) -> int:
-    if status == "converged":
-        return EXIT_OK
-    if status in ("max_iterations", "diverged", "breakdown"):
-        return EXIT_NOT_CONVERGED
-    return EXIT_RUNTIME
 
 
 def _key(section: str, param: str | None) -> str:

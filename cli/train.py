@@ -23,7 +23,7 @@ from learnsolve.solvers.devices import torch_device
 from learnsolve.solvers.errors import InputError
 
 from . import __version__, paths
-from .errors import BadInput
+from .errors import EXIT_RUNTIME, BadInput, exit_code_for
 from .interrupt import SignalGuard
 from .jobfile import apply_overrides, out_base, read_yaml, schema_error
 from .params import Params
@@ -244,7 +244,7 @@ def _train_run(job: TrainJob, prep: _Prepared, quiet: bool, guard: Any) -> int:
 
     t, run_dir, target = job.training, prep.run_dir, prep.target
     record: dict[str, Any] = {"name": job.name, "status": "failed", "run_dir": str(run_dir)}
-    code = 1
+    code = EXIT_RUNTIME
     try:
         setup_logging(run_dir / "log.txt", quiet)
         write_yaml(run_dir / "job.yaml", job.model_dump())
@@ -273,7 +273,7 @@ def _train_run(job: TrainJob, prep: _Prepared, quiet: bool, guard: Any) -> int:
         record.update(status=status, reason=reason, message=message, iterations=res.iterations,
                       metrics={**meta, "model": str(run_dir / "model.pt"), "target_loss": t.target_loss,
                                "resumed_from_step": res.resumed_from})
-        code = guard.exit_code if res.interrupted else 0 if status == "converged" else 3
+        code = guard.exit_code if res.interrupted else exit_code_for(status)
     except KeyboardInterrupt:  # between the data and the first step
         record.update(status="interrupted", reason="signal", message="interrupted before training")
         code = guard.exit_code
